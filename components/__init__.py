@@ -1,0 +1,1 @@
+"""Pulumi components of a team stack, one cloud per sub-package."""

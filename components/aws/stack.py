@@ -1,0 +1,334 @@
+"""One team's whole AWS stack, composed from the components in this package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws import iam_documents as docs
+from components.aws.buckets import SecureBucket, SecureBucketArgs
+from components.aws.budget import TeamBudget, TeamBudgetArgs
+from components.aws.cluster import (
+    Cluster,
+    ClusterAccess,
+    ClusterAccessArgs,
+    ClusterAddons,
+    ClusterAddonsArgs,
+    ClusterArgs,
+)
+from components.aws.iam import TeamRoles, TeamRolesArgs
+from components.aws.kms import TeamKey, TeamKeyArgs
+from components.aws.network import Network, NetworkArgs
+from components.aws.nodegroups import (
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    SYSTEM_TAINT_KEY,
+    SYSTEM_TAINT_VALUE,
+    NodeGroup,
+    NodeGroupArgs,
+    NodeGroupSpec,
+    Taint,
+)
+from components.aws.pipeline import SPEC_PREFIX, BuildLogs, ImagePipeline, ImagePipelineArgs
+from components.aws.registry import Registry, RegistryArgs
+from teamstack import instances, naming
+from teamstack.config import TeamConfig
+from teamstack.manifest import TeamManifest
+
+
+@dataclass(frozen=True)
+class AwsEnvironment:
+    """Facts about the target account, looked up once before any resource is created."""
+
+    account_id: str
+    partition: str
+    zones: tuple[str, ...]
+
+
+def node_group_specs(team: TeamConfig) -> list[NodeGroupSpec]:
+    """The system group plus the configured groups, as the platform builds them (pure)."""
+    system = team.system_node_group
+    system_types = tuple(system.instance_types)
+    specs = [
+        NodeGroupSpec(
+            name="system",
+            kind="system",
+            instance_types=system_types,
+            min_size=system.min_size,
+            desired_size=system.desired,
+            max_size=system.max_size,
+            capacity_type="ON_DEMAND",
+            disk_size_gib=system.disk_size_gib,
+            labels={"teamstack.io/node-group": "system", "teamstack.io/node-kind": "system"},
+            # Only add-ons that tolerate this (CoreDNS, operators, the autoscaler) run on system nodes.
+            taints=(Taint(SYSTEM_TAINT_KEY, SYSTEM_TAINT_VALUE),),
+            arch=instances.parse_instance_type(system_types[0]).arch,
+        )
+    ]
+    for group in team.node_groups:
+        parsed = [instances.parse_instance_type(t) for t in group.instance_types]
+        gpu = group.kind == "gpu"
+        specs.append(
+            NodeGroupSpec(
+                name=group.name,
+                kind=group.kind,
+                instance_types=tuple(group.instance_types),
+                min_size=group.min_size,
+                desired_size=group.desired,
+                max_size=group.max_size,
+                capacity_type="SPOT" if group.capacity == "spot" else "ON_DEMAND",
+                disk_size_gib=group.disk_size_gib,
+                labels={**group.labels, "teamstack.io/node-group": group.name, "teamstack.io/node-kind": group.kind},
+                taints=(Taint(GPU_TAINT_KEY, GPU_TAINT_VALUE),) if gpu else (),
+                gpus_per_node=parsed[0].gpu.count if gpu and parsed[0].gpu else 0,
+                arch=parsed[0].arch,
+            )
+        )
+    return specs
+
+
+class AwsTeamStack(pulumi.ComponentResource):
+    """Network, cluster, node groups, roles, registry, image pipeline, catalog, budget and the team manifest."""
+
+    def __init__(self, name: str, team: TeamConfig, env: AwsEnvironment, recipe_dir: Path, recipe_hash: str,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("teamstack:aws:TeamStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = team.tags_for_resources
+        region, account = team.region, env.account_id
+        cluster_name = naming.cluster_name(team.team)
+        namespace = team.team_namespace
+
+        key = TeamKey(f"{name}-kms", TeamKeyArgs(team.team, account, region, env.partition, tags), child)
+
+        # Server access logs of every team bucket; SSE-S3 because S3 cannot deliver logs to an SSE-KMS bucket.
+        access_logs = SecureBucket(
+            f"{name}-access-logs",
+            SecureBucketArgs(
+                bucket_name=naming.bucket_name(team.team, "access-logs", account),
+                tags=tags,
+                kms_key_arn=None,
+                noncurrent_version_days=30,
+                extra_policy_statements=(self._log_delivery_statement(account, region, team.team),),
+            ),
+            child,
+        )
+        catalog = [
+            SecureBucket(
+                f"{name}-catalog-{bucket.name}",
+                SecureBucketArgs(
+                    bucket_name=naming.bucket_name(team.team, bucket.name, account),
+                    tags={**tags, "teamstack.io/catalog": bucket.name},
+                    kms_key_arn=key.arn,
+                    noncurrent_version_days=bucket.noncurrent_version_days,
+                    access_log_bucket=access_logs.name,
+                ),
+                child,
+            )
+            for bucket in team.catalog_buckets
+        ]
+        build_bucket_name = naming.bucket_name(team.team, "envs", account)
+        build_bucket = SecureBucket(
+            f"{name}-envs",
+            SecureBucketArgs(
+                bucket_name=build_bucket_name,
+                tags=tags,
+                kms_key_arn=key.arn,
+                noncurrent_version_days=30,
+                access_log_bucket=access_logs.name,
+                # Specs are reproducible from clients, so the bucket is not retained; `force_destroy` stays off, so
+                # `pulumi destroy` still refuses to delete it while it holds specs.
+                keep_on_destroy=False,
+            ),
+            child,
+        )
+        build_log_group = naming.log_group(team.team, "image-builds")
+        build_logs = BuildLogs(f"{name}-build-logs", build_log_group, key.arn, team.log_retention_days, tags, child)
+        registry = Registry(
+            f"{name}-registry",
+            RegistryArgs(naming.repository_name(team.team), key.arn, team.registry.keep_last_images,
+                         team.registry.untagged_expiry_days, tags),
+            child,
+        )
+        build_project = f"{team.team}-image-build"
+        roles = TeamRoles(
+            f"{name}-roles",
+            TeamRolesArgs(
+                team=team.team, account_id=account, region=region, partition=env.partition, cluster_name=cluster_name,
+                kms_key_arn=key.arn, catalog_bucket_arns=[b.arn for b in catalog], build_bucket_arn=build_bucket.arn,
+                repository_arn=registry.arn, build_log_group_arn=build_logs.arn, build_project_name=build_project,
+                data_scientist_principals=team.data_scientist_principals, tags=tags,
+            ),
+            child,
+        )
+        pipeline = ImagePipeline(
+            f"{name}-images",
+            ImagePipelineArgs(
+                team=team.team, account_id=account, bucket_name=build_bucket_name, bucket_id=build_bucket.bucket.id,
+                project_name=build_project, log_group_name=build_log_group, recipe_dir=recipe_dir,
+                recipe_hash=recipe_hash, repository_url=registry.url, builder_role_arn=roles.image_builder.arn,
+                kms_key_arn=key.arn, tags=tags,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[build_logs]),
+        )
+        network = Network(
+            f"{name}-net",
+            NetworkArgs(team.team, cluster_name, region, account, team.vpc_cidr, env.zones[: team.az_count],
+                        team.nat_mode, key.arn, team.log_retention_days, tags),
+            child,
+        )
+        cluster = Cluster(
+            f"{name}-cluster",
+            ClusterArgs(team.team, cluster_name, team.kubernetes_version, roles.cluster.arn, network.private_subnet_ids,
+                        team.api_access_cidrs, team.service_cidr, key.arn, team.log_retention_days, tags),
+            child,
+        )
+        node_groups: list[tuple[NodeGroupSpec, NodeGroup]] = []
+        for spec in node_group_specs(team):
+            group = NodeGroup(
+                f"{name}-{spec.name}",
+                NodeGroupArgs(cluster.name, cluster_name, roles.node.arn, network.private_subnet_ids,
+                              team.kubernetes_version, key.arn, spec, tags),
+                child,
+            )
+            node_groups.append((spec, group))
+        ClusterAccess(
+            f"{name}-access",
+            ClusterAccessArgs(
+                cluster_name=cluster.name, admin_arns=team.admins, data_scientist_role_arn=roles.data_scientist.arn,
+                data_scientist_group=f"{team.team}:data-scientists", namespace=namespace,
+                pod_roles={naming.DASK_SCHEDULER_SERVICE_ACCOUNT: roles.dask_scheduler.arn,
+                           naming.DASK_WORKER_SERVICE_ACCOUNT: roles.dask_worker.arn},
+                tags=tags,
+            ),
+            child,
+        )
+        system_group = node_groups[0][1]
+        ClusterAddons(f"{name}-addons", ClusterAddonsArgs(cluster.name, tags),
+                      pulumi.ResourceOptions(parent=self, depends_on=[system_group]))
+        TeamBudget(
+            f"{name}-budget",
+            TeamBudgetArgs(team.team, team.budget.monthly_limit_usd, team.budget.alert_emails,
+                           team.budget.actual_alert_percent, tags),
+            child,
+        )
+
+        manifest = pulumi.Output.all(
+            vpc_id=network.vpc_id,
+            subnets=pulumi.Output.all(*network.private_subnet_ids),
+            dask_sg=network.dask_security_group.id,
+            cluster_sg=cluster.security_group_id,
+            cluster_name=cluster.name,
+            endpoint=cluster.endpoint,
+            ca=cluster.certificate_authority,
+            group_names=pulumi.Output.all(*[group.name for _, group in node_groups]),
+            repository=registry.url,
+            project=pipeline.project_name,
+            buckets=pulumi.Output.all(*[b.name for b in catalog]),
+            build_bucket=build_bucket.name,
+            scheduler=roles.dask_scheduler.arn,
+            worker=roles.dask_worker.arn,
+            scientist=roles.data_scientist.arn,
+            builder=roles.image_builder.arn,
+        ).apply(lambda v: self._manifest(team, account, node_groups, recipe_hash, build_log_group, v).to_json())
+        parameter = aws.ssm.Parameter(
+            f"{name}-manifest",
+            name=naming.manifest_parameter(team.team),
+            description=f"teamstack manifest of team {team.team} (schema {naming.MANIFEST_SCHEMA_VERSION})",
+            type="String",
+            value=manifest,
+            # Standard parameters hold 4 KB; bigger teams' manifests need the advanced tier.
+            tier=manifest.apply(lambda text: "Standard" if len(text.encode()) <= 4096 else "Advanced"),
+            tags=tags,
+            opts=child,
+        )
+
+        self.outputs: dict[str, Any] = {
+            "cloud": "aws",
+            "team": team.team,
+            "region": region,
+            "accountId": account,
+            "vpcId": network.vpc_id,
+            "privateSubnetIds": network.private_subnet_ids,
+            "publicSubnetIds": network.public_subnet_ids,
+            "securityGroupIds": {"dask": network.dask_security_group.id, "cluster": cluster.security_group_id,
+                                 "endpoints": network.endpoint_security_group.id},
+            "clusterName": cluster.name,
+            "clusterEndpoint": cluster.endpoint,
+            "kubernetesVersion": team.kubernetes_version,
+            "namespace": namespace,
+            "nodeGroups": {spec.name: group.name for spec, group in node_groups},
+            "roleArns": {
+                "cluster": roles.cluster.arn, "node": roles.node.arn, "daskScheduler": roles.dask_scheduler.arn,
+                "daskWorker": roles.dask_worker.arn, "imageBuilder": roles.image_builder.arn,
+                "dataScientist": roles.data_scientist.arn,
+            },
+            "registryUri": registry.url,
+            "buildBucket": build_bucket.name,
+            "buildProject": pipeline.project_name,
+            "catalogBuckets": {cfg.name: b.name for cfg, b in zip(team.catalog_buckets, catalog, strict=True)},
+            "kmsKeyArn": key.arn,
+            "manifestParameter": parameter.name,
+            "manifest": pulumi.Output.json_loads(manifest),
+        }
+        self.register_outputs(self.outputs)
+
+    @staticmethod
+    def _log_delivery_statement(account: str, region: str, team: str) -> dict[str, Any]:
+        bucket_arn = f"arn:aws:s3:::{naming.bucket_name(team, 'access-logs', account)}"
+        return docs.statement(
+            "S3ServerAccessLogDelivery",
+            ["s3:PutObject"],
+            [f"{bucket_arn}/*"],
+            principals={"Service": "logging.s3.amazonaws.com"},
+            conditions={"StringEquals": {"aws:SourceAccount": account},
+                        "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{team}-*-{account}"}},
+        )
+
+    @staticmethod
+    def _manifest(team: TeamConfig, account: str, node_groups: list[tuple[NodeGroupSpec, NodeGroup]],
+                  recipe_hash: str, build_log_group: str, v: dict[str, Any]) -> TeamManifest:
+        return TeamManifest.model_validate(
+            {
+                "team": team.team,
+                "cloud": "aws",
+                "region": team.region,
+                "account": account,
+                "costCenter": team.cost_center,
+                "owner": team.owner,
+                "network": {"vpcId": v["vpc_id"], "privateSubnetIds": v["subnets"],
+                            "daskSecurityGroupId": v["dask_sg"], "clusterSecurityGroupId": v["cluster_sg"]},
+                "cluster": {"name": v["cluster_name"], "endpoint": v["endpoint"], "certificateAuthority": v["ca"],
+                            "kubernetesVersion": team.kubernetes_version, "namespace": team.team_namespace},
+                "nodeGroups": [
+                    {
+                        "name": spec.name, "kind": spec.kind, "nodeGroupName": group_name,
+                        "instanceTypes": list(spec.instance_types), "minSize": spec.min_size,
+                        "maxSize": spec.max_size, "capacity": "spot" if spec.capacity_type == "SPOT" else "on-demand",
+                        "gpusPerNode": spec.gpus_per_node, "labels": dict(spec.labels),
+                        "taints": [
+                            {"key": t.key, "value": t.value, "effect": t.kubernetes_effect} for t in spec.taints
+                        ],
+                    }
+                    for (spec, _), group_name in zip(node_groups, v["group_names"], strict=True)
+                ],
+                "registry": {"repositoryUri": v["repository"]},
+                "build": {"bucket": v["build_bucket"], "specPrefix": SPEC_PREFIX, "project": v["project"],
+                          "recipeHash": recipe_hash, "logGroup": build_log_group},
+                "catalog": [
+                    {"name": cfg.name, "bucket": bucket, "url": f"s3://{bucket}", "description": cfg.description}
+                    for cfg, bucket in zip(team.catalog_buckets, v["buckets"], strict=True)
+                ],
+                "identity": {
+                    "daskSchedulerRoleArn": v["scheduler"], "daskWorkerRoleArn": v["worker"],
+                    "daskSchedulerServiceAccount": naming.DASK_SCHEDULER_SERVICE_ACCOUNT,
+                    "daskWorkerServiceAccount": naming.DASK_WORKER_SERVICE_ACCOUNT,
+                    "dataScientistRoleArn": v["scientist"], "imageBuilderRoleArn": v["builder"],
+                },
+                "tags": team.tags_for_resources,
+            }
+        )

@@ -1,0 +1,52 @@
+"""The Pulumi program behind `__main__.py`: config -> one team stack -> stack outputs.
+
+Everything a team may get wrong is checked before the first resource is registered, and reported as one
+line through `pulumi.RunError` (which the engine prints without a traceback), so a bad stack file never
+leaves a half-created stack behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+from teamstack.envhash import recipe_hash
+
+from components.aws.stack import AwsEnvironment, AwsTeamStack
+from teamstack.config import ConfigError, TeamConfig, load_team, stack_file
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RECIPE_DIR = PROJECT_ROOT / "images"
+
+
+def engine_config() -> dict[str, str]:
+    """Every config value the engine gave this program, as its flat namespaced string map."""
+    values = dict(pulumi.runtime.config.get_config_env())
+    values.update(pulumi.runtime.config.CONFIG.get())
+    return {key: str(value) for key, value in values.items()}
+
+
+def aws_environment(team: TeamConfig) -> AwsEnvironment:
+    identity = aws.get_caller_identity()
+    partition = aws.get_partition()
+    zones = aws.get_availability_zones(state="available", filters=[
+        aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])
+    ])
+    if len(zones.names) < team.az_count:
+        raise ConfigError(stack_file(pulumi.get_stack()), "teamstack:azCount",
+                          f"{team.region} has {len(zones.names)} zones available, {team.az_count} requested")
+    return AwsEnvironment(account_id=identity.account_id, partition=partition.partition,
+                          zones=tuple(sorted(zones.names)))
+
+
+def run() -> None:
+    stack = pulumi.get_stack()
+    try:
+        team = load_team(engine_config(), stack)
+        env = aws_environment(team)
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None
+    team_stack = AwsTeamStack(team.team, team, env, RECIPE_DIR, recipe_hash(RECIPE_DIR))
+    for name, value in team_stack.outputs.items():
+        pulumi.export(name, value)

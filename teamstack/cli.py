@@ -1,0 +1,184 @@
+"""The `teamstack` command line.
+
+Exit codes: 0 success; 2 bad input (a stack file, a key, an argument), always one line naming what is wrong;
+1 an unexpected failure (set TEAMSTACK_DEBUG=1 for its traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.tree import Tree
+
+from teamstack.config import ConfigError, load_team
+from teamstack.stackfiles import find_project, load_project, stack_config
+
+app = typer.Typer(
+    name="teamstack",
+    help="Isolated per-team cloud stacks for Dask: plan them offline, validate their config.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_BAD_INPUT = 2
+
+ProjectDir = Annotated[
+    Path | None,
+    typer.Option("--project-dir", "-C", help="The Pulumi project (default: nearest Pulumi.yaml at or above here)."),
+]
+
+
+class BadInput(Exception):
+    """A usage mistake; its message is the one line shown."""
+
+
+def _project_root(project_dir: Path | None) -> Path:
+    return find_project((project_dir or Path.cwd()).resolve())
+
+
+def _stacks(root: Path, stack: str | None, all_stacks: bool) -> list[str]:
+    if all_stacks == (stack is not None):
+        raise BadInput("name one stack, or pass --all (not both)")
+    if all_stacks:
+        names = load_project(root).stacks()
+        if not names:
+            raise BadInput(f"no stack files in {load_project(root).stack_dir}")
+        return names
+    return [str(stack)]
+
+
+# Inputs worth a glance in the tree, per resource type (the JSON plan has all of them).
+_KEY_SETTINGS: dict[str, tuple[str, ...]] = {
+    "aws:ec2/vpc:Vpc": ("cidrBlock",),
+    "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone", "mapPublicIpOnLaunch"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("serviceName", "vpcEndpointType"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("fromPort", "toPort", "cidrIpv4"),
+    "aws:eks/cluster:Cluster": ("name", "version", "vpcConfig.endpointPublicAccess", "vpcConfig.publicAccessCidrs"),
+    "aws:eks/nodeGroup:NodeGroup": ("instanceTypes", "capacityType", "amiType", "scalingConfig", "taints"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("metadataOptions.httpTokens",),
+    "aws:s3/bucket:Bucket": ("bucket",),
+    "aws:ecr/repository:Repository": ("name", "imageTagMutability"),
+    "aws:iam/role:Role": ("name",),
+    "aws:budgets/budget:Budget": ("limitAmount", "timeUnit"),
+    "aws:ssm/parameter:Parameter": ("name", "tier"),
+    "aws:codebuild/project:Project": ("name",),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays"),
+}
+
+
+def _lookup(inputs: dict[str, Any], dotted: str) -> Any:
+    value: Any = inputs
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _summary(resource: Any) -> str:
+    keys = _KEY_SETTINGS.get(resource.type, ("name",))
+    shown = []
+    for key in keys:
+        value = _lookup(resource.inputs, key)
+        if value not in (None, [], {}):
+            shown.append(f"{key.split('.')[-1]}={json.dumps(value, separators=(',', ':'))}")
+    if resource.protect:
+        shown.append("[protected]")
+    if resource.retain_on_delete:
+        shown.append("[retained on delete]")
+    return " ".join(shown)
+
+
+def _print_plan(plan: Any) -> None:
+    tree = Tree(f"[bold]stack {plan.stack}[/bold]  ({len(plan.resources)} resources)")
+    nodes: dict[str | None, Tree] = {}
+    for resource in plan.resources:
+        parent = nodes.get(resource.parent, tree)
+        kind = "[cyan]" if resource.custom else "[magenta]"
+        label = f"{kind}{resource.type}[/] {resource.name}"
+        summary = _summary(resource) if resource.custom else ""
+        nodes[resource.urn] = parent.add(f"{label}  [dim]{summary}[/dim]" if summary else label)
+    out.print(tree)
+    out.print("[bold]outputs[/bold]")
+    for name, value in plan.outputs.items():
+        shown = (f"<team manifest, schema {value.get('schemaVersion')}, {len(json.dumps(value))} bytes>"
+                 if name == "manifest" and isinstance(value, dict) else json.dumps(value))
+        out.print(f"  {name}: {shown}")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+@app.command()
+def plan(
+    stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Plan every stack file.")] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the plan as JSON here (a folder, with --all).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print one line per stack, not the tree.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Run the Pulumi program offline under mocks and show the stack's resource graph and outputs."""
+    from teamstack.plan.runner import PlanError, plan_stack  # imports Pulumi: only when planning
+
+    try:
+        root = _project_root(project_dir)
+        names = _stacks(root, stack, all_stacks)
+        for name in names:
+            result = plan_stack(root, name)
+            if quiet:
+                out.print(f"{name}: {len(result.resources)} resources, {len(result.outputs)} outputs")
+            else:
+                _print_plan(result)
+            if json_path is not None:
+                target = json_path / f"{name}.json" if all_stacks else json_path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+                err.print(f"wrote {target}", markup=False)
+    except (ConfigError, PlanError, BadInput) as error:
+        raise _fail(str(error), EXIT_BAD_INPUT) from None
+
+
+@app.command()
+def validate(
+    stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Validate every stack file.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Check stack config files against the team config model, without planning."""
+    try:
+        root = _project_root(project_dir)
+        project = load_project(root)
+        for name in _stacks(root, stack, all_stacks):
+            team = load_team(stack_config(project, name), name)
+            out.print(f"{name}: ok (team {team.team}, {team.cloud} {team.region}, {len(team.node_groups)} node groups)")
+    except (ConfigError, BadInput) as error:
+        raise _fail(str(error), EXIT_BAD_INPUT) from None
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as error:
+        if os.environ.get("TEAMSTACK_DEBUG"):
+            traceback.print_exc()
+        err.print(f"error: unexpected failure: {type(error).__name__}: {error} (TEAMSTACK_DEBUG=1 shows more)",
+                  markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,474 @@
+"""The team config model: everything a team may set in `stacks/Pulumi.<team>.yaml`, parsed in one place.
+
+Both entry points feed it the same thing, the flat `{"namespace:key": "string"}` map that the Pulumi engine
+hands a program (objects and lists as JSON text): `pulumi up` through `pulumi.Config`, the offline plan through
+the stack file. So a value is accepted or refused identically in both. Parsing (types, formats, ranges) is the
+pydantic model; rules across fields live in `check_team`, a pure function. Either raises `ConfigError`, whose
+one line names the stack file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from teamstack import instances
+from teamstack.layout import MAX_VPC_PREFIX, MAX_ZONES, MIN_VPC_PREFIX
+
+PROJECT = "teamstack"
+
+# EKS Kubernetes versions in standard or extended support on 2026-11-01; a version outside this list either
+# cannot be created or is about to be force-upgraded by AWS.
+SUPPORTED_KUBERNETES_VERSIONS = ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35")
+
+# Commercial AWS regions with EKS, on 2026-11-01.
+AWS_REGIONS = frozenset(
+    {
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1", "mx-central-1",
+        "sa-east-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1",
+        "eu-south-1", "eu-south-2", "il-central-1", "me-south-1", "me-central-1", "af-south-1",
+        "ap-east-1", "ap-east-2", "ap-south-1", "ap-south-2", "ap-northeast-1", "ap-northeast-2",
+        "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+        "ap-southeast-5", "ap-southeast-7",
+    }
+)  # fmt: skip
+
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)  # fmt: skip
+
+# Tags the platform sets itself on every resource; a team cannot override them through `tags`.
+RESERVED_TAG_KEYS = ("team", "cost-center", "managed-by", "owner")
+
+# Label prefixes Kubernetes and EKS own; a node label under them is rejected by the kubelet or by EKS.
+_RESERVED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io", "eks.amazonaws.com")
+
+# `\Z`, not `$`: `$` also matches before a trailing newline, which would let 'name\n' through.
+_DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?\Z")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}\Z", re.IGNORECASE)
+_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}\Z")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)\Z")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?)\Z")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+_SERVICE_CIDR_RANGES = _PRIVATE_RANGES[:3]
+
+
+class ConfigError(Exception):
+    """A stack config value the platform refuses. `str()` is the one line a user sees."""
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        # One line even when a quoted value or key holds a line break.
+        line = f"{file}: {key}: {reason}".replace("\r", "\\r").replace("\n", "\\n")
+        super().__init__(line)
+        self.file, self.key, self.reason = file, key, reason
+
+
+class _Issue(Exception):
+    """Raised inside the checks with a key path; `load_team` adds the file."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key, self.reason = key, reason
+
+
+def _dns_label(value: str, max_length: int) -> str:
+    if not (3 <= len(value) <= max_length and _DNS_LABEL.match(value)):
+        raise ValueError(
+            f"must be DNS-safe: 3-{max_length} characters of lowercase letters, digits and '-', "
+            f"starting with a letter and not ending with '-' (got '{value}')"
+        )
+    return value
+
+
+def _cidr(value: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"'{value}' is not an IPv4 CIDR with its host bits zero, e.g. 10.20.0.0/16 ({error})")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"'{value}' is not an email address")
+    return value
+
+
+def _principal(value: str) -> str:
+    if not _IAM_PRINCIPAL_ARN.match(value):
+        raise ValueError(
+            f"'{value}' is not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)"
+        )
+    return value
+
+
+# List items validated one by one, so an error names the entry (`admins[1]`), not just the list.
+Email = Annotated[str, AfterValidator(_email)]
+PrincipalArn = Annotated[str, AfterValidator(_principal)]
+
+
+class _Model(BaseModel):
+    # camelCase keys as in the stack files; strict types, since the engine's strings were already decoded.
+    model_config = ConfigDict(
+        alias_generator=to_camel, extra="forbid", strict=True, frozen=True, populate_by_name=False
+    )
+
+
+Capacity = Literal["on-demand", "spot"]
+
+
+class NodeGroupConfig(_Model):
+    """One EKS managed node group of Dask workers."""
+
+    name: str
+    kind: Literal["cpu", "gpu"]
+    instance_types: Annotated[list[str], Field(min_length=1, max_length=20)]
+    min_size: Annotated[int, Field(ge=0, le=1000)]
+    desired_size: Annotated[int | None, Field(ge=0, le=1000)] = None
+    max_size: Annotated[int, Field(ge=1, le=1000)]
+    capacity: Capacity = "on-demand"
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384, alias="diskSizeGiB")] = 100
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 20)
+
+    @property
+    def desired(self) -> int:
+        return self.min_size if self.desired_size is None else self.desired_size
+
+
+class SystemNodeGroupConfig(_Model):
+    """The small always-on CPU group for cluster add-ons (CoreDNS, the Dask operator, the autoscaler)."""
+
+    instance_types: Annotated[list[str], Field(min_length=1, max_length=20)] = Field(
+        default_factory=lambda: ["m7i.large", "m6i.large"]
+    )
+    # Two nodes so CoreDNS and the add-ons survive the loss of one node or zone.
+    min_size: Annotated[int, Field(ge=1, le=10)] = 2
+    desired_size: Annotated[int | None, Field(ge=1, le=10)] = None
+    max_size: Annotated[int, Field(ge=1, le=10)] = 3
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384, alias="diskSizeGiB")] = 50
+
+    @property
+    def desired(self) -> int:
+        return self.min_size if self.desired_size is None else self.desired_size
+
+
+class RegistryConfig(_Model):
+    keep_last_images: Annotated[int, Field(ge=1, le=10000)] = 200
+    untagged_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 7
+
+
+class CatalogBucketConfig(_Model):
+    name: str
+    description: Annotated[str, Field(max_length=256)] = ""
+    noncurrent_version_days: Annotated[int, Field(ge=1, le=3650)] = 90
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _dns_label(value, 20)
+
+
+class BudgetConfig(_Model):
+    monthly_limit_usd: Annotated[float, Field(gt=0, le=10_000_000)]
+    alert_emails: Annotated[list[Email], Field(min_length=1, max_length=10)]
+    # Percent of the limit at which actual spend alerts; forecast spend alerts at 100%.
+    actual_alert_percent: Annotated[int, Field(ge=1, le=1000)] = 80
+
+
+class TeamConfig(_Model):
+    """Everything one team's stack is built from."""
+
+    cloud: Literal["aws"] = "aws"
+    region: str
+    team: str
+    cost_center: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/=+@-]+$")]
+    owner: str
+    az_count: Annotated[int, Field(ge=2, le=MAX_ZONES)] = 3
+    vpc_cidr: str
+    nat_mode: Literal["none", "single", "per-az"] = "single"
+    kubernetes_version: str = "1.33"
+    service_cidr: str = "172.20.0.0/16"
+    api_access_cidrs: list[str] = Field(default_factory=list)
+    admins: Annotated[list[PrincipalArn], Field(min_length=1)]
+    data_scientist_principals: Annotated[list[PrincipalArn], Field(min_length=1)]
+    namespace: str | None = None
+    system_node_group: SystemNodeGroupConfig = Field(default_factory=SystemNodeGroupConfig)
+    node_groups: Annotated[list[NodeGroupConfig], Field(min_length=1, max_length=20)]
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    catalog_buckets: Annotated[list[CatalogBucketConfig], Field(min_length=1, max_length=20)]
+    budget: BudgetConfig
+    log_retention_days: int = 365
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in AWS_REGIONS:
+            raise ValueError(f"'{value}' is not an AWS region with EKS, e.g. us-west-2 or eu-central-1")
+        return value
+
+    @field_validator("team", "namespace")
+    @classmethod
+    def _dns(cls, value: str | None) -> str | None:
+        return None if value is None else _dns_label(value, 20)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str) -> str:
+        return _email(value)
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr(cls, value: str) -> str:
+        network = _cidr(value)
+        if not MIN_VPC_PREFIX <= network.prefixlen <= MAX_VPC_PREFIX:
+            raise ValueError(f"prefix must be /{MIN_VPC_PREFIX} to /{MAX_VPC_PREFIX}, got '{value}'")
+        if not any(network.subnet_of(r) for r in _PRIVATE_RANGES):
+            raise ValueError(f"'{value}' must lie in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10")
+        return value
+
+    @field_validator("service_cidr")
+    @classmethod
+    def _service_cidr(cls, value: str) -> str:
+        network = _cidr(value)
+        if not (12 <= network.prefixlen <= 24 and any(network.subnet_of(r) for r in _SERVICE_CIDR_RANGES)):
+            raise ValueError(f"'{value}' must be a /12 to /24 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+        return value
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(f"'{value}' is not a supported EKS version; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @property
+    def team_namespace(self) -> str:
+        return self.namespace or self.team
+
+    @property
+    def tags_for_resources(self) -> dict[str, str]:
+        """The tags every taggable resource carries: the team's own plus the platform's, which win."""
+        return {
+            **self.tags,
+            "team": self.team,
+            "cost-center": self.cost_center,
+            "owner": self.owner,
+            "managed-by": PROJECT,
+        }
+
+
+# --- cross-field rules ---------------------------------------------------------------------------------
+
+
+def _check_label(key: str, name: str, value: str) -> None:
+    prefix, _, label = name.rpartition("/")
+    if not _LABEL_NAME.match(label) or (prefix and not _DNS_SUBDOMAIN.match(prefix)):
+        raise _Issue(key, f"'{name}' is not a Kubernetes label key ([prefix/]name, name up to 63 characters)")
+    if any(prefix == d or prefix.endswith("." + d) for d in _RESERVED_LABEL_DOMAINS):
+        raise _Issue(key, f"'{name}' uses a prefix reserved for Kubernetes/EKS ({', '.join(_RESERVED_LABEL_DOMAINS)})")
+    if not _LABEL_VALUE.match(value):
+        raise _Issue(key, f"'{value}' is not a Kubernetes label value (up to 63 letters, digits, '-', '_', '.')")
+
+
+def _check_scaling(key: str, min_size: int, desired: int | None, max_size: int) -> None:
+    if min_size > max_size:
+        raise _Issue(f"{key}.minSize", f"must be at most maxSize ({max_size}), got {min_size}")
+    if desired is not None and not min_size <= desired <= max_size:
+        raise _Issue(f"{key}.desiredSize", f"must be between minSize ({min_size}) and maxSize ({max_size}), got {desired}")
+
+
+def _check_instance_types(key: str, names: list[str], gpu: bool) -> None:
+    parsed: list[instances.InstanceType] = []
+    for i, name in enumerate(names):
+        try:
+            parsed.append(instances.check_gpu_type(name) if gpu else instances.check_cpu_type(name))
+        except instances.InstanceTypeError as error:
+            raise _Issue(f"{key}.instanceTypes[{i}]", str(error)) from None
+    if len(set(names)) != len(names):
+        raise _Issue(f"{key}.instanceTypes", "lists an instance type twice")
+    if len({p.arch for p in parsed}) > 1:
+        raise _Issue(f"{key}.instanceTypes", "mixes x86_64 and arm64 types; one group runs one AMI architecture")
+    if gpu and len({p.gpu.count for p in parsed if p.gpu}) > 1:
+        raise _Issue(
+            f"{key}.instanceTypes",
+            "mixes types with different GPU counts; the autoscaler must know the GPUs of a node before it exists",
+        )
+
+
+def check_team(team: TeamConfig) -> None:
+    """Rules across fields. Raises `_Issue` with the key path of the first violation."""
+    vpc = ipaddress.IPv4Network(team.vpc_cidr)
+    service = ipaddress.IPv4Network(team.service_cidr)
+    if vpc.overlaps(service):
+        raise _Issue("teamstack:serviceCidr", f"{service} overlaps the VPC {vpc}; pick a range outside it")
+
+    seen: list[ipaddress.IPv4Network] = []
+    for i, value in enumerate(team.api_access_cidrs):
+        key = f"teamstack:apiAccessCidrs[{i}]"
+        try:
+            network = _cidr(value)
+        except ValueError as error:
+            raise _Issue(key, str(error)) from None
+        if network.prefixlen == 0 or not network.is_global and not network.is_private:
+            raise _Issue(key, f"'{value}' would open the API to the internet; list your office/VPN ranges")
+        if network.prefixlen < 8:
+            raise _Issue(key, f"'{value}' is wider than /8; list your office/VPN ranges")
+        if any(network.overlaps(other) for other in seen):
+            raise _Issue(key, f"'{value}' overlaps an earlier entry")
+        seen.append(network)
+
+    _check_instance_types("teamstack:systemNodeGroup", team.system_node_group.instance_types, gpu=False)
+    system = team.system_node_group
+    _check_scaling("teamstack:systemNodeGroup", system.min_size, system.desired_size, system.max_size)
+
+    names: set[str] = set()
+    for i, group in enumerate(team.node_groups):
+        key = f"teamstack:nodeGroups[{i}]"
+        if group.name in names or group.name == "system":
+            raise _Issue(f"{key}.name", f"'{group.name}' is used twice or reserved ('system'); names must be unique")
+        names.add(group.name)
+        _check_instance_types(key, group.instance_types, gpu=group.kind == "gpu")
+        _check_scaling(key, group.min_size, group.desired_size, group.max_size)
+        if group.kind == "gpu" and group.min_size != 0:
+            raise _Issue(f"{key}.minSize", f"a gpu group scales from zero so idle GPUs cost nothing; set 0, got {group.min_size}")
+        for name, value in group.labels.items():
+            _check_label(f"{key}.labels.{name}", name, value)
+
+    buckets: set[str] = set()
+    for i, bucket in enumerate(team.catalog_buckets):
+        if bucket.name in buckets:
+            raise _Issue(f"teamstack:catalogBuckets[{i}].name", f"'{bucket.name}' is used twice")
+        buckets.add(bucket.name)
+
+    for name, value in team.tags.items():
+        key = f"teamstack:tags.{name}"
+        if name in RESERVED_TAG_KEYS:
+            raise _Issue(key, f"is set by the platform; reserved tags: {', '.join(RESERVED_TAG_KEYS)}")
+        if not 1 <= len(name) <= 128 or name.lower().startswith("aws:") or len(value) > 256:
+            raise _Issue(key, "tag keys are 1-128 characters not starting with 'aws:', values at most 256")
+
+
+# --- loading ---------------------------------------------------------------------------------------------
+
+# Provider keys the model reads, by field name.
+_PROVIDER_KEYS = {"region": "aws:region"}
+
+
+def _field_is_text(annotation: Any) -> bool:
+    """True when a field takes plain text, which the engine passes through undecoded."""
+    if annotation is str:
+        return True
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return all(arg is str or arg is type(None) for arg in typing.get_args(annotation))
+    return typing.get_origin(annotation) is Literal
+
+
+def _decode(values: Mapping[str, str], file: str) -> dict[str, Any]:
+    """The engine's flat string map -> the model's input: project keys unprefixed, JSON decoded per field."""
+    data: dict[str, Any] = {}
+    prefix = f"{PROJECT}:"
+    for field, key in _PROVIDER_KEYS.items():
+        if key in values:
+            data[field] = values[key]
+    fields_by_alias = {(f.alias or n): f for n, f in TeamConfig.model_fields.items()}
+    for key, raw in values.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix) :]
+        field = fields_by_alias.get(name)
+        if field is None or name in _PROVIDER_KEYS:
+            allowed = ", ".join(sorted(a for a in fields_by_alias if a not in _PROVIDER_KEYS))
+            raise ConfigError(file, key, f"unknown key; allowed {PROJECT}: keys are {allowed}")
+        if _field_is_text(field.annotation):
+            data[name] = raw
+            continue
+        try:
+            data[name] = json.loads(raw)
+        except (json.JSONDecodeError, TypeError):
+            data[name] = raw  # not JSON: the model reports the type it expected
+    return data
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    head, *rest = loc
+    key = _PROVIDER_KEYS.get(str(head), f"{PROJECT}:{head}")
+    for part in rest:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return key
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The nested model class that a location's parent points into, for listing its allowed keys."""
+    model: Any = TeamConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
+        if part not in fields:
+            return None
+        annotation = fields[part].annotation
+        candidates = [annotation, *typing.get_args(annotation)]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return model if isinstance(model, type) else None
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    kind, message = error["type"], str(error["msg"])
+    if kind == "extra_forbidden":
+        parent = _model_at(tuple(error["loc"][:-1]))
+        allowed = sorted((f.alias or n) for n, f in parent.model_fields.items()) if parent else []
+        return "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    shown = error.get("input")
+    if isinstance(shown, dict | list):
+        return message
+    return f"{message} (got {json.dumps(shown)})"
+
+
+def stack_file(stack: str) -> str:
+    return f"stacks/Pulumi.{stack}.yaml"
+
+
+def load_team(values: Mapping[str, str], stack: str) -> TeamConfig:
+    """Parse and check a stack's config (the engine's flat string map). Raises ConfigError."""
+    file = stack_file(stack)
+    data = _decode(values, file)
+    try:
+        team = TeamConfig.model_validate(data)
+    except ValidationError as errors:
+        # An unknown key first: a misspelt key also makes the intended one "missing", which hides the typo.
+        first = min(errors.errors(), key=lambda error: error["type"] != "extra_forbidden")
+        raise ConfigError(file, _key_path(tuple(first["loc"])), _reason(first)) from None
+    try:
+        check_team(team)
+    except _Issue as issue:
+        raise ConfigError(file, issue.key, issue.reason) from None
+    return team

@@ -1,0 +1,47 @@
+"""Names of a team's cloud resources: pure functions, shared by the stack and the data-scientist client.
+
+Names that people type or that other resources must know before creation (cluster, roles, buckets, the
+manifest parameter, log groups) are deterministic; everything else keeps Pulumi's auto-naming so a
+replacement can be created before the old resource is deleted.
+"""
+
+from __future__ import annotations
+
+MANAGED_BY = "teamstack"
+MANIFEST_SCHEMA_VERSION = 1
+
+
+def cluster_name(team: str) -> str:
+    return team
+
+
+def role_name(team: str, purpose: str) -> str:
+    # IAM role names are at most 64 characters: team (<= 20) + purpose stay well inside.
+    return f"{team}-{purpose}"
+
+
+def bucket_name(team: str, purpose: str, account_id: str) -> str:
+    """Globally unique S3 bucket name: <team>-<purpose>-<account> (at most 20+1+20+1+12 = 54 characters)."""
+    return f"{team}-{purpose}-{account_id}"
+
+
+def manifest_parameter(team: str) -> str:
+    """The SSM parameter holding the team manifest; a client finds it from the team name alone."""
+    return f"/{MANAGED_BY}/{team}/manifest"
+
+
+def log_group(team: str, purpose: str) -> str:
+    return f"/{MANAGED_BY}/{team}/{purpose}"
+
+
+def eks_control_plane_log_group(cluster: str) -> str:
+    # EKS writes here; creating it first lets the stack set retention and encryption.
+    return f"/aws/eks/{cluster}/cluster"
+
+
+def repository_name(team: str) -> str:
+    return f"{team}/dask"
+
+
+DASK_SCHEDULER_SERVICE_ACCOUNT = "dask-scheduler"
+DASK_WORKER_SERVICE_ACCOUNT = "dask-worker"

@@ -1,0 +1,172 @@
+"""Run the real Pulumi program offline, under Pulumi's own mocks, and record the resource graph it registers.
+
+The program is `__main__.py` exactly as `pulumi up` runs it. The config is what the engine would hand it
+(`teamstack.stackfiles`); the provider is replaced by `AwsMocks`, which answers like AWS would (stable ids,
+ARNs, names, the invokes the program makes). A recording monitor keeps every registration as the engine
+receives it: type token, name, parent, options and camelCase inputs, with references already resolved to the
+mock ids/ARNs of the resources they point at.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from teamstack.config import ConfigError, load_team
+from teamstack.plan.mocks import AwsMocks
+from teamstack.stackfiles import load_project, stack_config
+
+PLAN_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    id: str | None
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "id": self.id,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": self.inputs,
+            "options": {"protect": self.protect, "retainOnDelete": self.retain_on_delete},
+        }
+
+
+@dataclass
+class Plan:
+    stack: str
+    resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "resources": [r.to_json() for r in self.resources],
+            "outputs": self.outputs,
+        }
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def by_urn(self) -> dict[str, PlannedResource]:
+        return {r.urn: r for r in self.resources}
+
+
+class PlanError(Exception):
+    """The program refused to plan (a pulumi.RunError: one line, already user-facing)."""
+
+
+def _plain(value: Any, root: Path) -> Any:
+    """Deserialized engine values -> JSON values (assets and archives become their source path)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, root) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, root) for v in value]
+    if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
+        path = Path(value.path)
+        shown = path.relative_to(root) if path.is_absolute() and path.is_relative_to(root) else path
+        return {"archive" if isinstance(value, pulumi.FileArchive) else "asset": str(shown)}
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return {"asset": type(value).__name__}
+    if isinstance(value, pulumi.Resource):
+        return {"resource": type(value).__name__}
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks, root: Path) -> None:
+        super().__init__(mocks)
+        self._root = root
+        self._lock = threading.Lock()
+        self.planned: list[PlannedResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = rpc.deserialize_properties(request.object)
+        planned = PlannedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            id=(response.id or None) if request.custom else None,
+            parent=request.parent or None,
+            custom=bool(request.custom),
+            inputs=_plain(inputs, self._root),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+        )
+        with self._lock:
+            self.planned.append(planned)
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            outputs = _plain(rpc.deserialize_properties(request.outputs), self._root)
+            if outputs:
+                self.stack_outputs = outputs
+        return super().RegisterResourceOutputs(request)
+
+
+def plan_stack(root: Path, stack: str) -> Plan:
+    """Plan one stack of the project at `root`. Raises ConfigError (bad config) or PlanError."""
+    project = load_project(root)
+    values = stack_config(project, stack)
+    team = load_team(values, stack)  # fail before anything runs, with the same one line the program gives
+
+    mocks = AwsMocks(team.region)
+    monitor = RecordingMonitor(mocks, root)
+    pulumi.runtime.set_all_config(values, [])
+    set_root_resource(None)
+    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=False, monitor=monitor)
+    set_root_resource(None)  # set_mocks made and finished a root stack; the run below makes the real one
+
+    main = root / "__main__.py"
+    root_text = str(root)
+    added = root_text not in sys.path
+    if added:
+        sys.path.insert(0, root_text)
+    cwd = os.getcwd()
+    try:
+        os.chdir(root)  # `pulumi up` runs the program from the project folder
+        _sync_await(run_in_stack(lambda: runpy.run_path(str(main), run_name="__main__")))
+    except pulumi.RunError as error:
+        raise PlanError(str(error)) from None
+    finally:
+        os.chdir(cwd)
+        if added:
+            sys.path.remove(root_text)
+        set_root_resource(None)
+
+    plan = Plan(stack=stack, outputs=monitor.stack_outputs)
+    # Registration order is the program's order; keep it (reviewers read plans top-down).
+    plan.resources = list(monitor.planned)
+    return plan
+
+
+__all__ = ["PLAN_FORMAT_VERSION", "ConfigError", "Plan", "PlanError", "PlannedResource", "plan_stack"]
