@@ -27,7 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (CI logs, `| less`) keeps whole lines rather than 80 cropped columns.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
@@ -99,14 +100,21 @@ def _summary(resource: Any) -> str:
 
 def _print_plan(plan: Any) -> None:
     tree = Tree(f"[bold]stack {plan.stack}[/bold]  ({len(plan.resources)} resources)")
-    nodes: dict[str | None, Tree] = {}
+    known = {resource.urn for resource in plan.resources}
+    children: dict[str | None, list[Any]] = {}
     for resource in plan.resources:
-        parent = nodes.get(resource.parent, tree)
-        kind = "[cyan]" if resource.custom else "[magenta]"
-        label = f"{kind}{resource.type}[/] {resource.name}"
-        summary = _summary(resource) if resource.custom else ""
-        nodes[resource.urn] = parent.add(f"{label}  [dim]{summary}[/dim]" if summary else label)
+        children.setdefault(resource.parent if resource.parent in known else None, []).append(resource)
+
+    def add(branch: Tree, parent: str | None) -> None:
+        for resource in children.get(parent, []):
+            kind = "[cyan]" if resource.custom else "[magenta]"
+            label = f"{kind}{resource.type}[/] {resource.name}"
+            summary = _summary(resource) if resource.custom else ""
+            add(branch.add(f"{label}  [dim]{summary}[/dim]" if summary else label), resource.urn)
+
+    add(tree, None)
     out.print(tree)
+    out.print("[dim]offline plan: ids, ARNs and the account id are the mocks' stand-ins, not real values[/dim]")
     out.print("[bold]outputs[/bold]")
     for name, value in plan.outputs.items():
         shown = (f"<team manifest, schema {value.get('schemaVersion')}, {len(json.dumps(value))} bytes>"
@@ -144,7 +152,7 @@ def plan(
             if json_path is not None:
                 target = json_path / f"{name}.json" if all_stacks else json_path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+                target.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
                 err.print(f"wrote {target}", markup=False)
     except (ConfigError, PlanError, BadInput) as error:
         raise _fail(str(error), EXIT_BAD_INPUT) from None

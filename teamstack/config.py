@@ -62,6 +62,9 @@ _PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 )
 _SERVICE_CIDR_RANGES = _PRIVATE_RANGES[:3]
+# Source addresses the public API endpoint never sees: private, shared, loopback, link-local, "this network".
+_NOT_INTERNET_RANGES = (*_PRIVATE_RANGES, *(ipaddress.IPv4Network(c) for c in ("127.0.0.0/8", "169.254.0.0/16",
+                                                                               "0.0.0.0/8")))
 
 
 class ConfigError(Exception):
@@ -332,8 +335,11 @@ def check_team(team: TeamConfig) -> None:
             network = _cidr(value)
         except ValueError as error:
             raise _Issue(key, str(error)) from None
-        if network.prefixlen == 0 or not network.is_global and not network.is_private:
+        if network.prefixlen == 0:
             raise _Issue(key, f"'{value}' would open the API to the internet; list your office/VPN ranges")
+        if any(network.overlaps(r) for r in _NOT_INTERNET_RANGES):
+            raise _Issue(key, f"'{value}' is not an internet address range; the public endpoint only sees the "
+                              "public egress ranges of your office/VPN (the VPC reaches the private endpoint)")
         if network.prefixlen < 8:
             raise _Issue(key, f"'{value}' is wider than /8; list your office/VPN ranges")
         if any(network.overlaps(other) for other in seen):

@@ -15,7 +15,7 @@ Arch = Literal["x86_64", "arm64"]
 
 _INSTANCE_TYPE = re.compile(
     r"^(?P<family>[a-z]+)(?P<generation>\d+)(?P<attributes>[a-z-]*)\."
-    r"(?P<size>nano|micro|small|medium|large|\d*xlarge|metal(?:-\d+xl)?)$"
+    r"(?P<size>nano|micro|small|medium|large|\d*xlarge|metal(?:-\d+xl)?)\Z"
 )
 
 # Families whose instances carry accelerators (NVIDIA/AMD GPUs, Inferentia, Trainium, FPGAs, video
@@ -68,7 +68,8 @@ class InstanceType:
 
     @property
     def is_accelerated(self) -> bool:
-        return self.family.rstrip("0123456789") in _ACCELERATOR_FAMILIES
+        prefix = re.match(r"[a-z]+", self.family)
+        return prefix is not None and prefix.group() in _ACCELERATOR_FAMILIES
 
 
 class InstanceTypeError(ValueError):
@@ -110,7 +111,7 @@ def check_gpu_type(name: str) -> InstanceType:
     parsed = parse_instance_type(name)
     if parsed.gpu is None:
         families = ", ".join(f"{family}.*" for family in NVIDIA_GPU_TYPES)
-        raise InstanceTypeError(f"'{name}' has no NVIDIA GPU; a gpu group allows {families}")
+        raise InstanceTypeError(f"'{name}' is not a supported NVIDIA GPU type; a gpu group allows {families}")
     return parsed
 
 

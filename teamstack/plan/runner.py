@@ -94,6 +94,8 @@ def _plain(value: Any, root: Path) -> Any:
         return {"asset": type(value).__name__}
     if isinstance(value, pulumi.Resource):
         return {"resource": type(value).__name__}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire format has only doubles; sizes and ports are integers
     return value
 
 
@@ -104,6 +106,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._lock = threading.Lock()
         self.planned: list[PlannedResource] = []
         self.stack_outputs: dict[str, Any] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine makes them: the full chain of parent types, the root stack left out."""
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != "pulumi:pulumi:Stack":
+                type_ = f"{parent_type}${type_}"
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -164,8 +174,8 @@ def plan_stack(root: Path, stack: str) -> Plan:
         set_root_resource(None)
 
     plan = Plan(stack=stack, outputs=monitor.stack_outputs)
-    # Registration order is the program's order; keep it (reviewers read plans top-down).
-    plan.resources = list(monitor.planned)
+    # Registration order depends on when inputs resolve; URN order is stable, so saved plans diff cleanly.
+    plan.resources = sorted(monitor.planned, key=lambda r: r.urn)
     return plan
 
 
