@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
-from teamstack.envhash import recipe_hash
 
 from components.aws.stack import AwsEnvironment, AwsTeamStack
 from teamstack.config import ConfigError, TeamConfig, load_team, stack_file
+from teamstack.envhash import recipe_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECIPE_DIR = PROJECT_ROOT / "images"
@@ -30,14 +30,19 @@ def engine_config() -> dict[str, str]:
 def aws_environment(team: TeamConfig) -> AwsEnvironment:
     identity = aws.get_caller_identity()
     partition = aws.get_partition()
-    zones = aws.get_availability_zones(state="available", filters=[
-        aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])
-    ])
+    zones = aws.get_availability_zones(
+        state="available",
+        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+    )
     if len(zones.names) < team.az_count:
-        raise ConfigError(stack_file(pulumi.get_stack()), "teamstack:azCount",
-                          f"{team.region} has {len(zones.names)} zones available, {team.az_count} requested")
-    return AwsEnvironment(account_id=identity.account_id, partition=partition.partition,
-                          zones=tuple(sorted(zones.names)))
+        raise ConfigError(
+            stack_file(pulumi.get_stack()),
+            "teamstack:azCount",
+            f"{team.region} has {len(zones.names)} zones available, {team.az_count} requested",
+        )
+    return AwsEnvironment(
+        account_id=identity.account_id, partition=partition.partition, zones=tuple(sorted(zones.names))
+    )
 
 
 def run() -> None:

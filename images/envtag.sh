@@ -25,7 +25,9 @@ case "$variant" in
     cpu | gpu) ;;
     *) die "unknown image variant '$variant': expected one of cpu, gpu" ;;
 esac
-[ -f "$spec_file" ] && [ -r "$spec_file" ] || die "spec file '$spec_file' is not a readable file"
+if [ ! -f "$spec_file" ] || [ ! -r "$spec_file" ]; then
+    die "spec file '$spec_file' is not a readable file"
+fi
 
 {
     printf 'teamstack-env-v1\n%s\n%s\n' "$recipe_hash" "$variant"

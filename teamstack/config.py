@@ -63,8 +63,10 @@ _PRIVATE_RANGES = tuple(
 )
 _SERVICE_CIDR_RANGES = _PRIVATE_RANGES[:3]
 # Source addresses the public API endpoint never sees: private, shared, loopback, link-local, "this network".
-_NOT_INTERNET_RANGES = (*_PRIVATE_RANGES, *(ipaddress.IPv4Network(c) for c in ("127.0.0.0/8", "169.254.0.0/16",
-                                                                               "0.0.0.0/8")))
+_NOT_INTERNET_RANGES = (
+    *_PRIVATE_RANGES,
+    *(ipaddress.IPv4Network(c) for c in ("127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8")),
+)
 
 
 class ConfigError(Exception):
@@ -98,7 +100,9 @@ def _cidr(value: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(value, strict=True)
     except ValueError as error:
-        raise ValueError(f"'{value}' is not an IPv4 CIDR with its host bits zero, e.g. 10.20.0.0/16 ({error})")
+        raise ValueError(
+            f"'{value}' is not an IPv4 CIDR with its host bits zero, e.g. 10.20.0.0/16 ({error})"
+        ) from None
 
 
 def _email(value: str) -> str:
@@ -109,9 +113,7 @@ def _email(value: str) -> str:
 
 def _principal(value: str) -> str:
     if not _IAM_PRINCIPAL_ARN.match(value):
-        raise ValueError(
-            f"'{value}' is not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)"
-        )
+        raise ValueError(f"'{value}' is not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)")
     return value
 
 
@@ -257,14 +259,18 @@ class TeamConfig(_Model):
     @classmethod
     def _version(cls, value: str) -> str:
         if value not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise ValueError(f"'{value}' is not a supported EKS version; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
+            raise ValueError(
+                f"'{value}' is not a supported EKS version; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+            )
         return value
 
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch retention; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+            raise ValueError(
+                f"{value} is not a CloudWatch retention; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
         return value
 
     @property
@@ -300,7 +306,9 @@ def _check_scaling(key: str, min_size: int, desired: int | None, max_size: int) 
     if min_size > max_size:
         raise _Issue(f"{key}.minSize", f"must be at most maxSize ({max_size}), got {min_size}")
     if desired is not None and not min_size <= desired <= max_size:
-        raise _Issue(f"{key}.desiredSize", f"must be between minSize ({min_size}) and maxSize ({max_size}), got {desired}")
+        raise _Issue(
+            f"{key}.desiredSize", f"must be between minSize ({min_size}) and maxSize ({max_size}), got {desired}"
+        )
 
 
 def _check_instance_types(key: str, names: list[str], gpu: bool) -> None:
@@ -338,8 +346,11 @@ def check_team(team: TeamConfig) -> None:
         if network.prefixlen == 0:
             raise _Issue(key, f"'{value}' would open the API to the internet; list your office/VPN ranges")
         if any(network.overlaps(r) for r in _NOT_INTERNET_RANGES):
-            raise _Issue(key, f"'{value}' is not an internet address range; the public endpoint only sees the "
-                              "public egress ranges of your office/VPN (the VPC reaches the private endpoint)")
+            raise _Issue(
+                key,
+                f"'{value}' is not an internet address range; the public endpoint only sees the "
+                "public egress ranges of your office/VPN (the VPC reaches the private endpoint)",
+            )
         if network.prefixlen < 8:
             raise _Issue(key, f"'{value}' is wider than /8; list your office/VPN ranges")
         if any(network.overlaps(other) for other in seen):
@@ -359,7 +370,9 @@ def check_team(team: TeamConfig) -> None:
         _check_instance_types(key, group.instance_types, gpu=group.kind == "gpu")
         _check_scaling(key, group.min_size, group.desired_size, group.max_size)
         if group.kind == "gpu" and group.min_size != 0:
-            raise _Issue(f"{key}.minSize", f"a gpu group scales from zero so idle GPUs cost nothing; set 0, got {group.min_size}")
+            raise _Issue(
+                f"{key}.minSize", f"a gpu group scales from zero so idle GPUs cost nothing; set 0, got {group.min_size}"
+            )
         for name, value in group.labels.items():
             _check_label(f"{key}.labels.{name}", name, value)
 
@@ -396,9 +409,9 @@ def _decode(values: Mapping[str, str], file: str) -> dict[str, Any]:
     """The engine's flat string map -> the model's input: project keys unprefixed, JSON decoded per field."""
     data: dict[str, Any] = {}
     prefix = f"{PROJECT}:"
-    for field, key in _PROVIDER_KEYS.items():
+    for field_name, key in _PROVIDER_KEYS.items():
         if key in values:
-            data[field] = values[key]
+            data[field_name] = values[key]
     fields_by_alias = {(f.alias or n): f for n, f in TeamConfig.model_fields.items()}
     for key, raw in values.items():
         if not key.startswith(prefix):

@@ -7,8 +7,10 @@ replacement can be created before the old resource is deleted.
 
 from __future__ import annotations
 
+from typing import Final
+
 MANAGED_BY = "teamstack"
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION: Final = 1
 
 
 def cluster_name(team: str) -> str:

@@ -193,6 +193,27 @@ def test_nat_gateway_takes_its_elastic_ip() -> pulumi.Output[Any]:
     )
 
 
+class _Team(pulumi.ComponentResource):
+    def __init__(self, name: str) -> None:
+        super().__init__("teamstack:test:Team", name)
+        self.vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block="10.40.0.0/16", opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"vpcId": self.vpc.id})
+
+
+@pulumi.runtime.test
+def test_resources_inside_a_component() -> pulumi.Output[Any]:
+    team = _Team("ml-vision")
+    return team.vpc.id.apply(lambda vpc_id: matches(f"vpc-{HEX17}", vpc_id))
+
+
+@pulumi.runtime.test
+def test_elastic_ips_get_distinct_addresses() -> pulumi.Output[Any]:
+    eips = [aws.ec2.Eip(f"nat-{i}", domain="vpc") for i in range(12)]
+    return pulumi.Output.all(*[eip.public_ip for eip in eips]).apply(
+        lambda ips: check(len(set(ips)) == len(ips), f"duplicate public IPs: {ips}")
+    )
+
+
 @pulumi.runtime.test
 def test_invokes_answer_for_the_region() -> pulumi.Output[Any]:
     zones = aws.get_availability_zones(state="available")

@@ -100,8 +100,12 @@ class ClusterAccess(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         for index, admin in enumerate(args.admin_arns):
             entry = aws.eks.AccessEntry(
-                f"{name}-admin-{index}", cluster_name=args.cluster_name, principal_arn=admin, type="STANDARD",
-                tags=dict(args.tags), opts=child,
+                f"{name}-admin-{index}",
+                cluster_name=args.cluster_name,
+                principal_arn=admin,
+                type="STANDARD",
+                tags=dict(args.tags),
+                opts=child,
             )
             aws.eks.AccessPolicyAssociation(
                 f"{name}-admin-{index}",

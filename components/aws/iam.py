@@ -53,8 +53,13 @@ class TeamRoles(pulumi.ComponentResource):
             docs.service_trust("eks.amazonaws.com", a.account_id, actions=["sts:AssumeRole", "sts:TagSession"]),
             managed=CLUSTER_MANAGED_POLICIES,
             # EKS envelope-encrypts Kubernetes secrets with the team key through the cluster role.
-            inline=[docs.statement("EncryptClusterSecrets", ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants",
-                                                              "kms:DescribeKey"], [a.kms_key_arn])],
+            inline=[
+                docs.statement(
+                    "EncryptClusterSecrets",
+                    ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                    [a.kms_key_arn],
+                )
+            ],
         )
         self.node = self._role("node", docs.ec2_trust(), managed=NODE_MANAGED_POLICIES)
 
@@ -64,30 +69,42 @@ class TeamRoles(pulumi.ComponentResource):
         )
         # The scheduler only coordinates; reading lets it inspect catalog metadata, never change data.
         self.dask_scheduler = self._role(
-            "dask-scheduler", pod_trust,
-            inline=docs.bucket_access("Catalog", a.catalog_bucket_arns, write=False, key_arn=a.kms_key_arn,
-                                      region=a.region),
+            "dask-scheduler",
+            pod_trust,
+            inline=docs.bucket_access(
+                "Catalog", a.catalog_bucket_arns, write=False, key_arn=a.kms_key_arn, region=a.region
+            ),
         )
         self.dask_worker = self._role(
-            "dask-worker", pod_trust,
-            inline=docs.bucket_access("Catalog", a.catalog_bucket_arns, write=True, key_arn=a.kms_key_arn,
-                                      region=a.region),
+            "dask-worker",
+            pod_trust,
+            inline=docs.bucket_access(
+                "Catalog", a.catalog_bucket_arns, write=True, key_arn=a.kms_key_arn, region=a.region
+            ),
         )
         self.image_builder = self._role(
             "image-builder",
             docs.service_trust("codebuild.amazonaws.com", a.account_id, source_arn=project_arn),
             inline=[
-                docs.statement("ReadSpecsAndRecipe", ["s3:GetObject", "s3:GetObjectVersion"],
-                               [docs.arn_join(a.build_bucket_arn, "/specs/*"),
-                                docs.arn_join(a.build_bucket_arn, "/recipes/*")]),
+                docs.statement(
+                    "ReadSpecsAndRecipe",
+                    ["s3:GetObject", "s3:GetObjectVersion"],
+                    [docs.arn_join(a.build_bucket_arn, "/specs/*"), docs.arn_join(a.build_bucket_arn, "/recipes/*")],
+                ),
                 docs.statement("LocateBuildBucket", ["s3:GetBucketLocation", "s3:GetBucketAcl"], [a.build_bucket_arn]),
                 # GetAuthorizationToken has no resource-level permissions: "*" is its only valid resource.
                 docs.statement("LogInToRegistry", ["ecr:GetAuthorizationToken"], ["*"]),
                 docs.statement("PushTeamImages", [*ECR_PULL, *ECR_PUSH], [a.repository_arn]),
-                docs.statement("WriteBuildLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                               [a.build_log_group_arn, docs.arn_join(a.build_log_group_arn, ":*")]),
-                docs.statement("UseTeamKey", ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                               [a.kms_key_arn]),
+                docs.statement(
+                    "WriteBuildLogs",
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    [a.build_log_group_arn, docs.arn_join(a.build_log_group_arn, ":*")],
+                ),
+                docs.statement(
+                    "UseTeamKey",
+                    ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                    [a.kms_key_arn],
+                ),
             ],
         )
         self.data_scientist = self._role(
@@ -95,27 +112,44 @@ class TeamRoles(pulumi.ComponentResource):
             docs.principals_trust(a.data_scientist_principals),
             max_session_hours=12,
             inline=[
-                docs.statement("DescribeTeamCluster", ["eks:DescribeCluster", "eks:ListNodegroups",
-                                                       "eks:DescribeNodegroup"],
-                               [cluster_arn, f"arn:{a.partition}:eks:{a.region}:{a.account_id}:nodegroup/"
-                                             f"{a.cluster_name}/*/*"]),
+                docs.statement(
+                    "DescribeTeamCluster",
+                    ["eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup"],
+                    [cluster_arn, f"arn:{a.partition}:eks:{a.region}:{a.account_id}:nodegroup/{a.cluster_name}/*/*"],
+                ),
                 docs.statement("ReadTeamManifest", ["ssm:GetParameter"], [manifest_arn]),
-                *docs.bucket_access("Catalog", a.catalog_bucket_arns, write=True, key_arn=a.kms_key_arn,
-                                    region=a.region),
-                docs.statement("SubmitEnvironmentSpecs", ["s3:PutObject", "s3:GetObject"],
-                               [docs.arn_join(a.build_bucket_arn, "/specs/*")]),
-                docs.statement("ListEnvironmentSpecs", ["s3:ListBucket"], [a.build_bucket_arn],
-                               conditions={"StringLike": {"s3:prefix": ["specs/*"]}}),
+                *docs.bucket_access(
+                    "Catalog", a.catalog_bucket_arns, write=True, key_arn=a.kms_key_arn, region=a.region
+                ),
+                docs.statement(
+                    "SubmitEnvironmentSpecs",
+                    ["s3:PutObject", "s3:GetObject"],
+                    [docs.arn_join(a.build_bucket_arn, "/specs/*")],
+                ),
+                docs.statement(
+                    "ListEnvironmentSpecs",
+                    ["s3:ListBucket"],
+                    [a.build_bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": ["specs/*"]}},
+                ),
                 docs.statement("LogInToRegistry", ["ecr:GetAuthorizationToken"], ["*"]),
                 docs.statement("PullTeamImages", ECR_PULL, [a.repository_arn]),
-                docs.statement("FollowImageBuilds", ["codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject"],
-                               [project_arn]),
-                docs.statement("ReadBuildLogs", ["logs:GetLogEvents", "logs:FilterLogEvents"],
-                               [a.build_log_group_arn, docs.arn_join(a.build_log_group_arn, ":*")]),
+                docs.statement(
+                    "FollowImageBuilds", ["codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject"], [project_arn]
+                ),
+                docs.statement(
+                    "ReadBuildLogs",
+                    ["logs:GetLogEvents", "logs:FilterLogEvents"],
+                    [a.build_log_group_arn, docs.arn_join(a.build_log_group_arn, ":*")],
+                ),
             ],
         )
-        self.register_outputs({role: getattr(self, role.replace("-", "_")).arn for role in
-                               ("cluster", "node", "dask-scheduler", "dask-worker", "image-builder", "data-scientist")})
+        self.register_outputs(
+            {
+                role: getattr(self, role.replace("-", "_")).arn
+                for role in ("cluster", "node", "dask-scheduler", "dask-worker", "image-builder", "data-scientist")
+            }
+        )
 
     def _role(
         self,

@@ -35,8 +35,9 @@ def document(*statements: Mapping[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [dict(s) for s in statements]}
 
 
-def service_trust(service: str, account_id: Any, *, actions: Sequence[str] = ("sts:AssumeRole",),
-                  source_arn: Any | None = None) -> dict[str, Any]:
+def service_trust(
+    service: str, account_id: Any, *, actions: Sequence[str] = ("sts:AssumeRole",), source_arn: Any | None = None
+) -> dict[str, Any]:
     """Trust for an AWS service, pinned to this account (and one source resource) against confused deputies."""
     conditions: dict[str, dict[str, Any]] = {"StringEquals": {"aws:SourceAccount": account_id}}
     if source_arn is not None:
@@ -51,9 +52,7 @@ def ec2_trust() -> dict[str, Any]:
 
 def principals_trust(principal_arns: Sequence[str]) -> dict[str, Any]:
     return document(
-        statement(
-            "TrustTeamPrincipals", ["sts:AssumeRole", "sts:TagSession"], principals={"AWS": list(principal_arns)}
-        )
+        statement("TrustTeamPrincipals", ["sts:AssumeRole", "sts:TagSession"], principals={"AWS": list(principal_arns)})
     )
 
 
@@ -118,21 +117,30 @@ def team_key_policy(account_id: str, region: str, partition: str = "aws") -> dic
     )
     return document(
         statement("AccountAdministersKey", KMS_ADMIN_ACTIONS, ["*"], principals={"AWS": root}),
-        statement("AccountIamPoliciesMayGrantUse", [*KMS_USE_ACTIONS, "kms:CreateGrant"], ["*"],
-                  principals={"AWS": root}),
+        statement(
+            "AccountIamPoliciesMayGrantUse", [*KMS_USE_ACTIONS, "kms:CreateGrant"], ["*"], principals={"AWS": root}
+        ),
         statement(
             "CloudWatchLogsEncryptsTeamLogs",
             KMS_USE_ACTIONS,
             ["*"],
             principals={"Service": f"logs.{region}.amazonaws.com"},
-            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
-                                    f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}},
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
+                }
+            },
         ),
         # Node volumes are encrypted with this key and launched by the Auto Scaling service-linked role. It is
         # named by condition, not as principal: KMS rejects a policy naming a role that does not exist yet,
         # and a new account has no such role until its first Auto Scaling group.
-        statement("AutoScalingEncryptsNodeVolumes", KMS_USE_ACTIONS, ["*"], principals={"AWS": "*"},
-                  conditions={"StringEquals": {"aws:PrincipalArn": autoscaling, "kms:CallerAccount": account_id}}),
+        statement(
+            "AutoScalingEncryptsNodeVolumes",
+            KMS_USE_ACTIONS,
+            ["*"],
+            principals={"AWS": "*"},
+            conditions={"StringEquals": {"aws:PrincipalArn": autoscaling, "kms:CallerAccount": account_id}},
+        ),
         statement(
             "AutoScalingAttachesNodeVolumes",
             ["kms:CreateGrant"],

@@ -52,8 +52,9 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         # The default security group allows all traffic between its members: strip it of every rule.
-        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=self.vpc.id, tags=self._tags(f"{args.team}-default"),
-                                     opts=child)
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg", vpc_id=self.vpc.id, tags=self._tags(f"{args.team}-default"), opts=child
+        )
 
         layout = subnet_layout(args.vpc_cidr, len(args.zones))
         self.private_subnets: list[aws.ec2.Subnet] = []
@@ -66,8 +67,10 @@ class Network(pulumi.ComponentResource):
                     cidr_block=str(subnets.private),
                     availability_zone=zone,
                     map_public_ip_on_launch=False,
-                    tags=self._tags(f"{args.team}-private-{zone}", {"kubernetes.io/role/internal-elb": "1",
-                                                                     "teamstack.io/tier": "private"}),
+                    tags=self._tags(
+                        f"{args.team}-private-{zone}",
+                        {"kubernetes.io/role/internal-elb": "1", "teamstack.io/tier": "private"},
+                    ),
                     opts=child,
                 )
             )
@@ -79,8 +82,9 @@ class Network(pulumi.ComponentResource):
                     availability_zone=zone,
                     # Nothing in a public subnet gets a public IP unless it asks (NAT EIPs, load balancers).
                     map_public_ip_on_launch=False,
-                    tags=self._tags(f"{args.team}-public-{zone}", {"kubernetes.io/role/elb": "1",
-                                                                    "teamstack.io/tier": "public"}),
+                    tags=self._tags(
+                        f"{args.team}-public-{zone}", {"kubernetes.io/role/elb": "1", "teamstack.io/tier": "public"}
+                    ),
                     opts=child,
                 )
             )
@@ -122,8 +126,9 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         for zone, subnet in zip(self._args.zones, self.public_subnets, strict=True):
-            aws.ec2.RouteTableAssociation(f"{name}-public-{zone}", subnet_id=subnet.id, route_table_id=table.id,
-                                          opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{zone}", subnet_id=subnet.id, route_table_id=table.id, opts=child
+            )
 
     def _private_routing(self, name: str) -> list[aws.ec2.RouteTable]:
         child = pulumi.ResourceOptions(parent=self)
@@ -132,8 +137,9 @@ class Network(pulumi.ComponentResource):
         nat_by_zone: dict[str, aws.ec2.NatGateway] = {}
         for zone in nat_zones:
             public = self.public_subnets[list(args.zones).index(zone)]
-            eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags=self._tags(f"{args.team}-nat-{zone}"),
-                              opts=child)
+            eip = aws.ec2.Eip(
+                f"{name}-nat-{zone}", domain="vpc", tags=self._tags(f"{args.team}-nat-{zone}"), opts=child
+            )
             nat_by_zone[zone] = aws.ec2.NatGateway(
                 f"{name}-nat-{zone}",
                 allocation_id=eip.allocation_id,
@@ -145,7 +151,9 @@ class Network(pulumi.ComponentResource):
         tables = []
         for zone, subnet in zip(args.zones, self.private_subnets, strict=True):
             table = aws.ec2.RouteTable(
-                f"{name}-private-{zone}-rt", vpc_id=self.vpc.id, tags=self._tags(f"{args.team}-private-{zone}"),
+                f"{name}-private-{zone}-rt",
+                vpc_id=self.vpc.id,
+                tags=self._tags(f"{args.team}-private-{zone}"),
                 opts=child,
             )
             nat = nat_by_zone.get(zone) or next(iter(nat_by_zone.values()), None)
@@ -157,8 +165,9 @@ class Network(pulumi.ComponentResource):
                     nat_gateway_id=nat.id,
                     opts=child,
                 )
-            aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=subnet.id, route_table_id=table.id,
-                                          opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{zone}", subnet_id=subnet.id, route_table_id=table.id, opts=child
+            )
             tables.append(table)
         return tables
 

@@ -71,6 +71,13 @@ def autoscaler_tags(cluster_name: str, spec: NodeGroupSpec) -> dict[str, str]:
     return tags
 
 
+def _autoscaling_group_name(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str:
+    groups = resources[0].autoscaling_groups if resources else None
+    if not groups or not groups[0].name:
+        raise ValueError("EKS reported no Auto Scaling group for the node group")
+    return groups[0].name
+
+
 @dataclass(frozen=True)
 class NodeGroupArgs:
     cluster_name: pulumi.Input[str]
@@ -145,7 +152,7 @@ class NodeGroup(pulumi.ComponentResource):
         )
         # EKS does not copy node group tags to the Auto Scaling group, where cluster-autoscaler reads the
         # node-template tags that let it scale a group up from zero nodes.
-        asg_name = self.node_group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+        asg_name = self.node_group.resources.apply(_autoscaling_group_name)
         for key, value in autoscaler_tags(args.cluster_name_text, spec).items():
             aws.autoscaling.Tag(
                 f"{name}-asg-{key.removeprefix(AUTOSCALER_PREFIX + '/').replace('/', '-')}",

@@ -61,12 +61,23 @@ class ImagePipelineArgs:
 class BuildLogs(pulumi.ComponentResource):
     """The build log group exists before the roles that write and read it, so it is its own component."""
 
-    def __init__(self, name: str, log_group_name: str, kms_key_arn: pulumi.Input[str], retention_days: int,
-                 tags: Mapping[str, str], opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        log_group_name: str,
+        kms_key_arn: pulumi.Input[str],
+        retention_days: int,
+        tags: Mapping[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("teamstack:aws:BuildLogs", name, None, opts)
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-log-group", name=log_group_name, retention_in_days=retention_days, kms_key_id=kms_key_arn,
-            tags=dict(tags), opts=pulumi.ResourceOptions(parent=self),
+            f"{name}-log-group",
+            name=log_group_name,
+            retention_in_days=retention_days,
+            kms_key_id=kms_key_arn,
+            tags=dict(tags),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.arn = self.log_group.arn
         self.register_outputs({"arn": self.log_group.arn})

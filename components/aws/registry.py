@@ -18,15 +18,23 @@ def lifecycle_policy(keep_last_images: int, untagged_expiry_days: int) -> dict[s
             {
                 "rulePriority": 1,
                 "description": f"Expire untagged images after {untagged_expiry_days} days",
-                "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                              "countNumber": untagged_expiry_days},
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": untagged_expiry_days,
+                },
                 "action": {"type": "expire"},
             },
             {
                 "rulePriority": 2,
                 "description": f"Keep the {keep_last_images} most recent tagged images",
-                "selection": {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan",
-                              "countNumber": keep_last_images},
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep_last_images,
+                },
                 "action": {"type": "expire"},
             },
         ]

@@ -94,8 +94,15 @@ def node_group_specs(team: TeamConfig) -> list[NodeGroupSpec]:
 class AwsTeamStack(pulumi.ComponentResource):
     """Network, cluster, node groups, roles, registry, image pipeline, catalog, budget and the team manifest."""
 
-    def __init__(self, name: str, team: TeamConfig, env: AwsEnvironment, recipe_dir: Path, recipe_hash: str,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        team: TeamConfig,
+        env: AwsEnvironment,
+        recipe_dir: Path,
+        recipe_hash: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("teamstack:aws:TeamStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = team.tags_for_resources
@@ -150,70 +157,133 @@ class AwsTeamStack(pulumi.ComponentResource):
         build_logs = BuildLogs(f"{name}-build-logs", build_log_group, key.arn, team.log_retention_days, tags, child)
         registry = Registry(
             f"{name}-registry",
-            RegistryArgs(naming.repository_name(team.team), key.arn, team.registry.keep_last_images,
-                         team.registry.untagged_expiry_days, tags),
+            RegistryArgs(
+                naming.repository_name(team.team),
+                key.arn,
+                team.registry.keep_last_images,
+                team.registry.untagged_expiry_days,
+                tags,
+            ),
             child,
         )
         build_project = f"{team.team}-image-build"
         roles = TeamRoles(
             f"{name}-roles",
             TeamRolesArgs(
-                team=team.team, account_id=account, region=region, partition=env.partition, cluster_name=cluster_name,
-                kms_key_arn=key.arn, catalog_bucket_arns=[b.arn for b in catalog], build_bucket_arn=build_bucket.arn,
-                repository_arn=registry.arn, build_log_group_arn=build_logs.arn, build_project_name=build_project,
-                data_scientist_principals=team.data_scientist_principals, tags=tags,
+                team=team.team,
+                account_id=account,
+                region=region,
+                partition=env.partition,
+                cluster_name=cluster_name,
+                kms_key_arn=key.arn,
+                catalog_bucket_arns=[b.arn for b in catalog],
+                build_bucket_arn=build_bucket.arn,
+                repository_arn=registry.arn,
+                build_log_group_arn=build_logs.arn,
+                build_project_name=build_project,
+                data_scientist_principals=team.data_scientist_principals,
+                tags=tags,
             ),
             child,
         )
         pipeline = ImagePipeline(
             f"{name}-images",
             ImagePipelineArgs(
-                team=team.team, account_id=account, bucket_name=build_bucket_name, bucket_id=build_bucket.bucket.id,
-                project_name=build_project, log_group_name=build_log_group, recipe_dir=recipe_dir,
-                recipe_hash=recipe_hash, repository_url=registry.url, builder_role_arn=roles.image_builder.arn,
-                kms_key_arn=key.arn, tags=tags,
+                team=team.team,
+                account_id=account,
+                bucket_name=build_bucket_name,
+                bucket_id=build_bucket.bucket.id,
+                project_name=build_project,
+                log_group_name=build_log_group,
+                recipe_dir=recipe_dir,
+                recipe_hash=recipe_hash,
+                repository_url=registry.url,
+                builder_role_arn=roles.image_builder.arn,
+                kms_key_arn=key.arn,
+                tags=tags,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[build_logs]),
         )
         network = Network(
             f"{name}-net",
-            NetworkArgs(team.team, cluster_name, region, account, team.vpc_cidr, env.zones[: team.az_count],
-                        team.nat_mode, key.arn, team.log_retention_days, tags),
+            NetworkArgs(
+                team.team,
+                cluster_name,
+                region,
+                account,
+                team.vpc_cidr,
+                env.zones[: team.az_count],
+                team.nat_mode,
+                key.arn,
+                team.log_retention_days,
+                tags,
+            ),
             child,
         )
         cluster = Cluster(
             f"{name}-cluster",
-            ClusterArgs(team.team, cluster_name, team.kubernetes_version, roles.cluster.arn, network.private_subnet_ids,
-                        team.api_access_cidrs, team.service_cidr, key.arn, team.log_retention_days, tags),
+            ClusterArgs(
+                team.team,
+                cluster_name,
+                team.kubernetes_version,
+                roles.cluster.arn,
+                network.private_subnet_ids,
+                team.api_access_cidrs,
+                team.service_cidr,
+                key.arn,
+                team.log_retention_days,
+                tags,
+            ),
             child,
         )
         node_groups: list[tuple[NodeGroupSpec, NodeGroup]] = []
         for spec in node_group_specs(team):
             group = NodeGroup(
                 f"{name}-{spec.name}",
-                NodeGroupArgs(cluster.name, cluster_name, roles.node.arn, network.private_subnet_ids,
-                              team.kubernetes_version, key.arn, spec, tags),
+                NodeGroupArgs(
+                    cluster.name,
+                    cluster_name,
+                    roles.node.arn,
+                    network.private_subnet_ids,
+                    team.kubernetes_version,
+                    key.arn,
+                    spec,
+                    tags,
+                ),
                 child,
             )
             node_groups.append((spec, group))
         ClusterAccess(
             f"{name}-access",
             ClusterAccessArgs(
-                cluster_name=cluster.name, admin_arns=team.admins, data_scientist_role_arn=roles.data_scientist.arn,
-                data_scientist_group=f"{team.team}:data-scientists", namespace=namespace,
-                pod_roles={naming.DASK_SCHEDULER_SERVICE_ACCOUNT: roles.dask_scheduler.arn,
-                           naming.DASK_WORKER_SERVICE_ACCOUNT: roles.dask_worker.arn},
+                cluster_name=cluster.name,
+                admin_arns=team.admins,
+                data_scientist_role_arn=roles.data_scientist.arn,
+                data_scientist_group=f"{team.team}:data-scientists",
+                namespace=namespace,
+                pod_roles={
+                    naming.DASK_SCHEDULER_SERVICE_ACCOUNT: roles.dask_scheduler.arn,
+                    naming.DASK_WORKER_SERVICE_ACCOUNT: roles.dask_worker.arn,
+                },
                 tags=tags,
             ),
             child,
         )
         system_group = node_groups[0][1]
-        ClusterAddons(f"{name}-addons", ClusterAddonsArgs(cluster.name, tags),
-                      pulumi.ResourceOptions(parent=self, depends_on=[system_group]))
+        ClusterAddons(
+            f"{name}-addons",
+            ClusterAddonsArgs(cluster.name, tags),
+            pulumi.ResourceOptions(parent=self, depends_on=[system_group]),
+        )
         TeamBudget(
             f"{name}-budget",
-            TeamBudgetArgs(team.team, team.budget.monthly_limit_usd, team.budget.alert_emails,
-                           team.budget.actual_alert_percent, tags),
+            TeamBudgetArgs(
+                team.team,
+                team.budget.monthly_limit_usd,
+                team.budget.alert_emails,
+                team.budget.actual_alert_percent,
+                tags,
+            ),
             child,
         )
 
@@ -240,7 +310,8 @@ class AwsTeamStack(pulumi.ComponentResource):
             name=naming.manifest_parameter(team.team),
             description=f"teamstack manifest of team {team.team} (schema {naming.MANIFEST_SCHEMA_VERSION})",
             type="String",
-            value=manifest,
+            # Not a secret, and `value` would make it one: clients and reviewers must be able to read it.
+            insecure_value=manifest,
             # Standard parameters hold 4 KB; bigger teams' manifests need the advanced tier.
             tier=manifest.apply(lambda text: "Standard" if len(text.encode()) <= 4096 else "Advanced"),
             tags=tags,
@@ -255,16 +326,22 @@ class AwsTeamStack(pulumi.ComponentResource):
             "vpcId": network.vpc_id,
             "privateSubnetIds": network.private_subnet_ids,
             "publicSubnetIds": network.public_subnet_ids,
-            "securityGroupIds": {"dask": network.dask_security_group.id, "cluster": cluster.security_group_id,
-                                 "endpoints": network.endpoint_security_group.id},
+            "securityGroupIds": {
+                "dask": network.dask_security_group.id,
+                "cluster": cluster.security_group_id,
+                "endpoints": network.endpoint_security_group.id,
+            },
             "clusterName": cluster.name,
             "clusterEndpoint": cluster.endpoint,
             "kubernetesVersion": team.kubernetes_version,
             "namespace": namespace,
             "nodeGroups": {spec.name: group.name for spec, group in node_groups},
             "roleArns": {
-                "cluster": roles.cluster.arn, "node": roles.node.arn, "daskScheduler": roles.dask_scheduler.arn,
-                "daskWorker": roles.dask_worker.arn, "imageBuilder": roles.image_builder.arn,
+                "cluster": roles.cluster.arn,
+                "node": roles.node.arn,
+                "daskScheduler": roles.dask_scheduler.arn,
+                "daskWorker": roles.dask_worker.arn,
+                "imageBuilder": roles.image_builder.arn,
                 "dataScientist": roles.data_scientist.arn,
             },
             "registryUri": registry.url,
@@ -285,13 +362,21 @@ class AwsTeamStack(pulumi.ComponentResource):
             ["s3:PutObject"],
             [f"{bucket_arn}/*"],
             principals={"Service": "logging.s3.amazonaws.com"},
-            conditions={"StringEquals": {"aws:SourceAccount": account},
-                        "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{team}-*-{account}"}},
+            conditions={
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{team}-*-{account}"},
+            },
         )
 
     @staticmethod
-    def _manifest(team: TeamConfig, account: str, node_groups: list[tuple[NodeGroupSpec, NodeGroup]],
-                  recipe_hash: str, build_log_group: str, v: dict[str, Any]) -> TeamManifest:
+    def _manifest(
+        team: TeamConfig,
+        account: str,
+        node_groups: list[tuple[NodeGroupSpec, NodeGroup]],
+        recipe_hash: str,
+        build_log_group: str,
+        v: dict[str, Any],
+    ) -> TeamManifest:
         return TeamManifest.model_validate(
             {
                 "team": team.team,
@@ -300,16 +385,30 @@ class AwsTeamStack(pulumi.ComponentResource):
                 "account": account,
                 "costCenter": team.cost_center,
                 "owner": team.owner,
-                "network": {"vpcId": v["vpc_id"], "privateSubnetIds": v["subnets"],
-                            "daskSecurityGroupId": v["dask_sg"], "clusterSecurityGroupId": v["cluster_sg"]},
-                "cluster": {"name": v["cluster_name"], "endpoint": v["endpoint"], "certificateAuthority": v["ca"],
-                            "kubernetesVersion": team.kubernetes_version, "namespace": team.team_namespace},
+                "network": {
+                    "vpcId": v["vpc_id"],
+                    "privateSubnetIds": v["subnets"],
+                    "daskSecurityGroupId": v["dask_sg"],
+                    "clusterSecurityGroupId": v["cluster_sg"],
+                },
+                "cluster": {
+                    "name": v["cluster_name"],
+                    "endpoint": v["endpoint"],
+                    "certificateAuthority": v["ca"],
+                    "kubernetesVersion": team.kubernetes_version,
+                    "namespace": team.team_namespace,
+                },
                 "nodeGroups": [
                     {
-                        "name": spec.name, "kind": spec.kind, "nodeGroupName": group_name,
-                        "instanceTypes": list(spec.instance_types), "minSize": spec.min_size,
-                        "maxSize": spec.max_size, "capacity": "spot" if spec.capacity_type == "SPOT" else "on-demand",
-                        "gpusPerNode": spec.gpus_per_node, "labels": dict(spec.labels),
+                        "name": spec.name,
+                        "kind": spec.kind,
+                        "nodeGroupName": group_name,
+                        "instanceTypes": list(spec.instance_types),
+                        "minSize": spec.min_size,
+                        "maxSize": spec.max_size,
+                        "capacity": "spot" if spec.capacity_type == "SPOT" else "on-demand",
+                        "gpusPerNode": spec.gpus_per_node,
+                        "labels": dict(spec.labels),
                         "taints": [
                             {"key": t.key, "value": t.value, "effect": t.kubernetes_effect} for t in spec.taints
                         ],
@@ -317,17 +416,24 @@ class AwsTeamStack(pulumi.ComponentResource):
                     for (spec, _), group_name in zip(node_groups, v["group_names"], strict=True)
                 ],
                 "registry": {"repositoryUri": v["repository"]},
-                "build": {"bucket": v["build_bucket"], "specPrefix": SPEC_PREFIX, "project": v["project"],
-                          "recipeHash": recipe_hash, "logGroup": build_log_group},
+                "build": {
+                    "bucket": v["build_bucket"],
+                    "specPrefix": SPEC_PREFIX,
+                    "project": v["project"],
+                    "recipeHash": recipe_hash,
+                    "logGroup": build_log_group,
+                },
                 "catalog": [
                     {"name": cfg.name, "bucket": bucket, "url": f"s3://{bucket}", "description": cfg.description}
                     for cfg, bucket in zip(team.catalog_buckets, v["buckets"], strict=True)
                 ],
                 "identity": {
-                    "daskSchedulerRoleArn": v["scheduler"], "daskWorkerRoleArn": v["worker"],
+                    "daskSchedulerRoleArn": v["scheduler"],
+                    "daskWorkerRoleArn": v["worker"],
                     "daskSchedulerServiceAccount": naming.DASK_SCHEDULER_SERVICE_ACCOUNT,
                     "daskWorkerServiceAccount": naming.DASK_WORKER_SERVICE_ACCOUNT,
-                    "dataScientistRoleArn": v["scientist"], "imageBuilderRoleArn": v["builder"],
+                    "dataScientistRoleArn": v["scientist"],
+                    "imageBuilderRoleArn": v["builder"],
                 },
                 "tags": team.tags_for_resources,
             }

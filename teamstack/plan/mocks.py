@@ -382,7 +382,7 @@ def _vpc_endpoint_outputs(c: _Ctx) -> State:
             "networkInterfaceIds": [],
         }
         return out
-    # Interface endpoints: one network interface per subnet, a regional and a zonal DNS name per subnet.
+    # Interface endpoints: a regional DNS name, plus a zonal DNS name and a network interface per subnet.
     short = service.removeprefix(f"com.amazonaws.{c.region}.") or service
     base = f"{c.id}-{c.hex(8, 'dns')}"
     subnets = [s for s in (_plain(x) for x in c.get("subnetIds", [])) if isinstance(s, str)]
@@ -392,8 +392,6 @@ def _vpc_endpoint_outputs(c: _Ctx) -> State:
         subnet = c.lookup("aws:ec2/subnet:Subnet", subnet_id)
         zone = _plain(subnet.get("availabilityZone")) or zone_names(c.region)[0]
         entries.append({"dnsName": f"{base}-{zone}.{short}.{c.region}.vpce.{DNS_SUFFIX}", "hostedZoneId": hosted_zone})
-    if c.get("privateDnsEnabled", False):
-        entries.append({"dnsName": f"{short}.{c.region}.{DNS_SUFFIX}", "hostedZoneId": f"Z{c.base32(12, 'pzone')}"})
     out |= {
         "dnsEntries": entries,
         "networkInterfaceIds": [c.ec2_id("eni", f"eni-{s}") for s in subnets],

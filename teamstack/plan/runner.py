@@ -83,6 +83,8 @@ class PlanError(Exception):
 def _plain(value: Any, root: Path) -> Any:
     """Deserialized engine values -> JSON values (assets and archives become their source path)."""
     if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return "[secret]"  # plans are attached to pull requests: never print a secret
         return {str(k): _plain(v, root) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v, root) for v in value]
@@ -152,9 +154,9 @@ def plan_stack(root: Path, stack: str) -> Plan:
     mocks = AwsMocks(team.region)
     monitor = RecordingMonitor(mocks, root)
     pulumi.runtime.set_all_config(values, [])
-    set_root_resource(None)
+    set_root_resource(None)  # type: ignore[arg-type]  # a fresh root for this run
     pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=False, monitor=monitor)
-    set_root_resource(None)  # set_mocks made and finished a root stack; the run below makes the real one
+    set_root_resource(None)  # type: ignore[arg-type]  # set_mocks made and finished a root stack; the run below makes the real one
 
     main = root / "__main__.py"
     root_text = str(root)
@@ -164,14 +166,17 @@ def plan_stack(root: Path, stack: str) -> Plan:
     cwd = os.getcwd()
     try:
         os.chdir(root)  # `pulumi up` runs the program from the project folder
-        _sync_await(run_in_stack(lambda: runpy.run_path(str(main), run_name="__main__")))
+        def program() -> None:
+            runpy.run_path(str(main), run_name="__main__")
+
+        _sync_await(run_in_stack(program))
     except pulumi.RunError as error:
         raise PlanError(str(error)) from None
     finally:
         os.chdir(cwd)
         if added:
             sys.path.remove(root_text)
-        set_root_resource(None)
+        set_root_resource(None)  # type: ignore[arg-type]
 
     plan = Plan(stack=stack, outputs=monitor.stack_outputs)
     # Registration order depends on when inputs resolve; URN order is stable, so saved plans diff cleanly.

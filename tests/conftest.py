@@ -1,0 +1,34 @@
+"""Shared fixtures: the project root, its stack files, and each stack's offline plan (planned once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from teamstack.config import TeamConfig, load_team
+from teamstack.plan.runner import Plan, plan_stack
+from teamstack.stackfiles import load_project, stack_config
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = load_project(ROOT).stacks()
+
+_plans: dict[str, Plan] = {}
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    """Every stack file in stacks/: a new team file is tested the moment it is added."""
+    return str(request.param)
+
+
+@pytest.fixture
+def plan(stack: str) -> Plan:
+    if stack not in _plans:
+        _plans[stack] = plan_stack(ROOT, stack)
+    return _plans[stack]
+
+
+@pytest.fixture
+def team(stack: str) -> TeamConfig:
+    return load_team(stack_config(load_project(ROOT), stack), stack)
