@@ -368,6 +368,12 @@ def check_team(team: TeamConfig) -> None:
             raise _Issue(f"{key}.name", f"'{group.name}' is used twice or reserved ('system'); names must be unique")
         names.add(group.name)
         _check_instance_types(key, group.instance_types, gpu=group.kind == "gpu")
+        if any(instances.parse_instance_type(t).arch != "x86_64" for t in group.instance_types):
+            raise _Issue(
+                f"{key}.instanceTypes",
+                "Dask workers run the team's images, which the image pipeline builds for x86_64 only; "
+                "use x86_64 types (e.g. m7i, r7i, g5) in node groups (Graviton is fine in systemNodeGroup)",
+            )
         _check_scaling(key, group.min_size, group.desired_size, group.max_size)
         if group.kind == "gpu" and group.min_size != 0:
             raise _Issue(

@@ -357,6 +357,12 @@ CORPUS = [
         set_((*NG0, "instanceTypes"), ["m7i.4xlarge", "m7g.4xlarge"]),
     ),
     Case(
+        "arm-worker-group",
+        "teamstack:nodeGroups[0].instanceTypes",
+        "builds for x86_64 only",
+        set_((*NG0, "instanceTypes"), ["m7g.4xlarge", "m6g.4xlarge"]),
+    ),
+    Case(
         "gpu-counts-mixed",
         "teamstack:nodeGroups[1].instanceTypes",
         "different GPU counts",

@@ -329,7 +329,11 @@ def test_a_spec_landing_in_the_build_bucket_starts_the_image_build(plan: Plan, t
     rule = only(plan, "aws:cloudwatch/eventRule:EventRule")
     pattern = json.loads(rule.inputs["eventPattern"])
     assert pattern["detail"]["bucket"]["name"] == [build_bucket]
-    assert pattern["detail"]["object"]["key"] == [{"prefix": "specs/"}]
+    assert pattern["detail"]["object"]["key"] == [
+        {"wildcard": "specs/*/requirements.txt"},
+        {"wildcard": "specs/*/environment.yml"},
+        {"wildcard": "specs/*/pyproject.toml"},
+    ]
     target = only(plan, "aws:cloudwatch/eventTarget:EventTarget")
     project = only(plan, "aws:codebuild/project:Project")
     assert target.inputs["rule"] == rule.id and target.inputs["arn"].endswith(f":project/{project.inputs['name']}")

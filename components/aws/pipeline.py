@@ -19,6 +19,7 @@ import pulumi_aws as aws
 
 from components.aws import iam_documents as docs
 from teamstack import naming
+from teamstack.envhash import SPEC_FILENAMES
 
 SPEC_PREFIX = "specs/"
 RECIPE_PREFIX = "recipes/"
@@ -32,7 +33,11 @@ def spec_event_pattern(bucket_name: str) -> dict[str, Any]:
     return {
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
-        "detail": {"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": SPEC_PREFIX}]}},
+        # Only the spec files a build accepts: anything else under specs/ would start a build that must fail.
+        "detail": {
+            "bucket": {"name": [bucket_name]},
+            "object": {"key": [{"wildcard": f"{SPEC_PREFIX}*/{name}"} for name in SPEC_FILENAMES]},
+        },
     }
 
 
