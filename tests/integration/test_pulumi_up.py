@@ -1,0 +1,191 @@
+"""Opt-in: a real `pulumi up` and `destroy` of a throwaway team stack, through the Pulumi Automation API.
+
+It deploys to a real AWS account, costs money (an EKS control plane, VPC endpoints, a budget) and takes a
+long while (EKS: ~15-25 minutes up, ~10-15 down). It runs only when ALL of these hold, and is skipped otherwise:
+
+  TEAMSTACK_INTEGRATION=1            the explicit opt-in
+  `pulumi` on PATH                   the Pulumi CLI the Automation API drives
+  AWS credentials                    AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE or ~/.aws/credentials
+  TEAMSTACK_ITEST_ADMIN_ARN          an IAM role/user ARN made cluster admin and data scientist of the stack
+
+Optional: AWS_REGION (default us-west-2), PULUMI_CONFIG_PASSPHRASE (default a fixed test passphrase).
+
+The stack is `itest-<8 hex>`, written as stacks/Pulumi.itest-<hex>.yaml (the analytics stack made small: 2 zones,
+no NAT, a small budget), with its state in a local file backend under pytest's tmp dir. Teardown always runs:
+unprotect, destroy, remove the stack, delete the stack file. The catalog buckets, the access-log bucket and the
+KMS key are retained on delete by design; the test prints them for the operator to delete by hand.
+
+    TEAMSTACK_INTEGRATION=1 TEAMSTACK_ITEST_ADMIN_ARN=arn:aws:iam::<account>:role/<admin> \\
+        .venv/bin/python -m pytest tests/integration -m integration -s
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from teamstack.config import load_team
+from teamstack.stackfiles import load_project, stack_config
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_REGION = "us-west-2"
+ADMIN_ENV = "TEAMSTACK_ITEST_ADMIN_ARN"
+
+
+def _aws_credentials() -> bool:
+    if any(os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE")):
+        return True
+    shared = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or str(Path.home() / ".aws" / "credentials")
+    return Path(shared).is_file()
+
+
+def _missing_prerequisites() -> list[str]:
+    missing = []
+    if os.environ.get("TEAMSTACK_INTEGRATION") != "1":
+        missing.append("TEAMSTACK_INTEGRATION=1 is not set")
+    if shutil.which("pulumi") is None:
+        missing.append("the pulumi CLI is not on PATH")
+    if not _aws_credentials():
+        missing.append(
+            "no AWS credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE, ~/.aws/credentials)"
+        )
+    if not os.environ.get(ADMIN_ENV):
+        missing.append(f"{ADMIN_ENV} (IAM role ARN to make cluster admin) is not set")
+    return missing
+
+
+_MISSING = _missing_prerequisites()
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(bool(_MISSING), reason="real AWS deployment (opt-in): " + "; ".join(_MISSING)),
+]
+
+
+def itest_stack_document(stack: str, region: str, admin_arn: str) -> dict[str, Any]:
+    """The analytics stack file, made a small throwaway stack named after `stack`."""
+    document = yaml.safe_load((REPO / "stacks" / "Pulumi.analytics.yaml").read_text(encoding="utf-8"))
+    config = document["config"]
+    config["aws:region"] = region
+    config["teamstack:team"] = stack
+    config["teamstack:azCount"] = 2
+    config["teamstack:natMode"] = "none"
+    config["teamstack:admins"] = [admin_arn]
+    config["teamstack:dataScientistPrincipals"] = [admin_arn]
+    config["teamstack:budget"] = {**config["teamstack:budget"], "monthlyLimitUsd": 50}
+    config["teamstack:tags"] = {"purpose": "teamstack-integration-test"}
+    return {"config": config}
+
+
+def check_manifest_parameter(name: str, region: str, team: str) -> None:
+    try:
+        import boto3
+    except ImportError:
+        print(f"boto3 is not installed: the SSM parameter {name} was not read back")
+        return
+    value = boto3.client("ssm", region_name=region).get_parameter(Name=name)["Parameter"]["Value"]
+    manifest = json.loads(value)
+    assert manifest["schemaVersion"] == 1
+    assert manifest["team"] == team
+
+
+def retained_resources(stack: Any) -> list[str]:
+    """Resources in the stack's state that `destroy` leaves in the account (retainOnDelete)."""
+    deployment = stack.export_stack().deployment or {}
+    return [
+        f"{resource['type']} {resource.get('id') or resource['urn']}"
+        for resource in deployment.get("resources") or []
+        if resource.get("retainOnDelete") and resource.get("custom", True)
+    ]
+
+
+def teardown(stack: Any, stack_name: str, env: dict[str, str], backend: Path) -> list[str]:
+    """Unprotect, destroy and remove the stack; the problems met, each one line (teardown never raises)."""
+    problems: list[str] = []
+    retained: list[str] = []
+    try:
+        retained = retained_resources(stack)
+    except Exception as error:
+        problems.append(f"could not read the state for retained resources: {error}")
+    # The catalog buckets and the KMS key are protected: destroy refuses them until unprotected.
+    unprotect = subprocess.run(
+        ["pulumi", "state", "unprotect", "--all", "--yes", "--non-interactive", "--stack", stack_name],
+        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    if unprotect.returncode != 0:
+        problems.append(f"pulumi state unprotect failed ({unprotect.returncode}): {unprotect.stderr.strip()}")
+    destroyed = False
+    try:
+        stack.destroy(on_output=print)
+        destroyed = True
+    except Exception as error:
+        problems.append(f"destroy failed: {error}")
+    if destroyed:
+        try:
+            stack.workspace.remove_stack(stack_name)
+        except Exception as error:
+            problems.append(f"remove stack failed: {error}")
+    else:
+        problems.append(
+            f"the stack's state is kept in {backend}: PULUMI_BACKEND_URL={backend.as_uri()} "
+            f"pulumi destroy --stack {stack_name} --cwd {REPO} (recreate stacks/Pulumi.{stack_name}.yaml first)"
+        )
+    if retained:
+        print(
+            f"\nWARNING: {len(retained)} resources of {stack_name} are retained on delete and still exist; "
+            "delete them by hand (empty the buckets first; schedule the KMS key's deletion):\n  "
+            + "\n  ".join(retained)
+        )
+    return problems
+
+
+def test_pulumi_up_then_destroy_a_throwaway_team_stack(tmp_path: Path) -> None:
+    from pulumi import automation as auto
+
+    stack_name = f"itest-{secrets.token_hex(4)}"
+    region = os.environ.get("AWS_REGION") or DEFAULT_REGION
+    stack_file = REPO / "stacks" / f"Pulumi.{stack_name}.yaml"
+    stack_file.write_text(
+        yaml.safe_dump(itest_stack_document(stack_name, region, os.environ[ADMIN_ENV]), sort_keys=False),
+        encoding="utf-8",
+    )
+    backend = tmp_path / "pulumi-state"
+    backend.mkdir()
+    env = {
+        "PULUMI_BACKEND_URL": backend.as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "teamstack-integration-test"),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "AWS_REGION": region,
+    }
+    stack = None
+    passed = False
+    try:
+        # The same check `pulumi up` makes first: a broken stack file fails here, before any cloud cost.
+        load_team(stack_config(load_project(REPO), stack_name), stack_name)
+        stack = auto.create_or_select_stack(
+            stack_name=stack_name,
+            work_dir=str(REPO),
+            opts=auto.LocalWorkspaceOptions(env_vars=env, secrets_provider="passphrase"),
+        )
+        result = stack.up(on_output=print)
+        outputs = {name: output.value for name, output in result.outputs.items()}
+        assert outputs["clusterName"] == stack_name
+        assert outputs["manifestParameter"] == f"/teamstack/{stack_name}/manifest"
+        assert f".dkr.ecr.{region}.amazonaws.com/{stack_name}/" in outputs["registryUri"]
+        check_manifest_parameter(outputs["manifestParameter"], region, stack_name)
+        passed = True
+    finally:
+        problems = teardown(stack, stack_name, env, backend) if stack is not None else []
+        stack_file.unlink(missing_ok=True)
+        for problem in problems:
+            print(f"TEARDOWN PROBLEM: {problem}")
+        if problems and passed:
+            pytest.fail("teardown: " + "; ".join(problems))
