@@ -2,7 +2,8 @@
 
 Three scenarios, each run in a fresh interpreter (cold imports, peak RSS of that scenario alone):
 
-  bare      `import pulumi, pulumi_aws` and every `pulumi_aws` submodule the program uses (from a plan)
+  bare      `import pulumi, pulumi_aws` and every `pulumi_aws` submodule the program uses (from a plan), each
+            really loaded (pulumi_aws binds its submodules lazily; the bare run fetches each resource class)
   plan-one  `plan_stack(root, <stack>)` for one stack (default ml-vision)
   plan-all  `plan_stack` for every stack file, in one process
 
@@ -36,14 +37,16 @@ import time; _t0 = time.perf_counter()
 import json, resource, sys
 from pathlib import Path
 
-scenario, root, stack, modules = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4:]
+scenario, root, stack, classes = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4:]
 info = {}
 if scenario == "bare":
     import importlib
     import pulumi, pulumi_aws
-    for module in modules:
-        importlib.import_module(module)
-    info["modules"] = len(modules) + 2
+    for qualified in classes:  # "pulumi_aws.ec2:Vpc"
+        module, _, cls = qualified.partition(":")
+        # pulumi_aws registers its submodules lazily: importing one only binds a stub, and the first attribute
+        # access runs it. Fetch each class the program uses, so every module is really loaded, as in a plan.
+        getattr(importlib.import_module(module), cls)
 else:
     from teamstack.plan.runner import plan_stack
     from teamstack.stackfiles import load_project
@@ -56,7 +59,8 @@ else:
         types.update(r.type for r in plan.resources)
     info.update(stacks=names, resources=resources, types=sorted(types))
 wall = time.perf_counter() - _t0
-info.update(wall_s=wall, maxrss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+info.update(wall_s=wall, maxrss_kib=peak, loaded_modules=len(sys.modules))
 print("BENCH-RESULT " + json.dumps(info), flush=True)
 """
 
@@ -70,11 +74,16 @@ def module_of(type_token: str) -> str | None:
     return "pulumi_aws" if name == "index" else f"pulumi_aws.{name.replace('-', '_')}"
 
 
-def run_child(scenario: str, root: Path, stack: str, modules: list[str]) -> dict[str, Any]:
+def sdk_classes(type_tokens: list[str]) -> list[str]:
+    """`module:Class` of every pulumi-aws resource type in a plan: aws:ec2/vpc:Vpc -> pulumi_aws.ec2:Vpc."""
+    return sorted({f"{module}:{token.rsplit(':', 1)[1]}" for token in type_tokens if (module := module_of(token))})
+
+
+def run_child(scenario: str, root: Path, stack: str, classes: list[str]) -> dict[str, Any]:
     # The parent stays small (it never imports Pulumi): on Linux a child's ru_maxrss starts from the RSS of
     # the process it was forked from, so a heavy parent would inflate every child's peak.
     completed = subprocess.run(
-        [sys.executable, "-c", CHILD, scenario, str(root), stack, *modules],
+        [sys.executable, "-c", CHILD, scenario, str(root), stack, *classes],
         cwd=root,
         capture_output=True,
         text=True,
@@ -103,14 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     # scenario pays for compiling), and tells which pulumi_aws modules the program uses.
     print("warm-up: planning every stack to find the pulumi_aws modules the program uses ...", file=sys.stderr)
     warmup = run_child("plan-all", root, args.stack, [])
-    modules = sorted({m for t in warmup["types"] if (m := module_of(t)) and m != "pulumi_aws"})
+    classes = sdk_classes(warmup["types"])
+    modules = sorted({c.split(":")[0] for c in classes} - {"pulumi_aws"})
     print(f"  {len(modules)} modules: {', '.join(m.removeprefix('pulumi_aws.') for m in modules)}", file=sys.stderr)
-    run_child("bare", root, args.stack, modules)  # warm the bare path's bytecode too
+    run_child("bare", root, args.stack, classes)  # warm the bare path's bytecode too
 
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in SCENARIOS}
     for i in range(args.repeat):  # interleaved, so drift (thermal, other load) hits every scenario alike
         for scenario in SCENARIOS:
-            result = run_child(scenario, root, args.stack, modules)
+            result = run_child(scenario, root, args.stack, classes if scenario == "bare" else [])
             runs[scenario].append(result)
             print(f"  run {i + 1}/{args.repeat} {scenario:8} {result['wall_s']:6.2f} s "
                   f"{result['maxrss_kib'] / 1024:7.1f} MiB", file=sys.stderr)  # fmt: skip
@@ -126,10 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(label) for label in labels.values())
     print(f"\nmedian of {args.repeat} runs per scenario, each in a fresh process "
           f"(Python {platform.python_version()}, {platform.machine()})\n")  # fmt: skip
-    print(f"{'scenario':<{width}}  {'wall s':>7}  {'peak MiB':>8}  runs (wall s)")
+    print(f"{'scenario':<{width}}  {'wall s':>7}  {'peak MiB':>8}  {'modules':>7}  runs (wall s)")
     for s in SCENARIOS:
         each = " ".join(f"{r['wall_s']:.2f}" for r in runs[s])
-        print(f"{labels[s]:<{width}}  {wall[s]:>7.2f}  {peak[s]:>8.1f}  {each}")
+        loaded = runs[s][0]["loaded_modules"]
+        print(f"{labels[s]:<{width}}  {wall[s]:>7.2f}  {peak[s]:>8.1f}  {loaded:>7}  {each}")
 
     ratios: dict[str, dict[str, Any]] = {}
     print(f"\n{'ratio to bare imports':<22} {'time':>6} {'verdict':>7}  {'memory':>6} {'verdict':>7}  target")
@@ -159,12 +170,13 @@ def main(argv: list[str] | None = None) -> int:
             "stack": args.stack,
             "target_ratio": TARGET_RATIO,
             "modules": modules,
+            "classes": classes,
             "scenarios": {
                 s: {
                     "label": labels[s],
                     "median_wall_s": wall[s],
                     "median_peak_mib": peak[s],
-                    "runs": [{"wall_s": r["wall_s"], "maxrss_kib": r["maxrss_kib"]} for r in runs[s]],
+                    "runs": [{k: r[k] for k in ("wall_s", "maxrss_kib", "loaded_modules")} for r in runs[s]],
                 }
                 for s in SCENARIOS
             },

@@ -36,6 +36,8 @@ def _read_yaml(path: Path, shown: str) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(shown, "-", "file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(shown, "-", "not UTF-8 text") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "-"
@@ -55,8 +57,11 @@ def load_project(root: Path) -> Project:
     if not isinstance(document, dict) or not isinstance(document.get("name"), str):
         raise ConfigError("Pulumi.yaml", "name", "a Pulumi project file needs a name")
     name = document["name"]
+    declarations = document.get("config") or {}
+    if not isinstance(declarations, dict):
+        raise ConfigError("Pulumi.yaml", "config", "must be a mapping of config keys to declarations")
     defaults: dict[str, Any] = {}
-    for key, declaration in (document.get("config") or {}).items():
+    for key, declaration in declarations.items():
         full_key = key if ":" in key else f"{name}:{key}"
         if isinstance(declaration, dict):
             if "default" in declaration:

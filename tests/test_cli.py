@@ -328,3 +328,20 @@ def test_debug_shows_the_traceback_of_an_unexpected_failure(crashing_project: Pa
     assert result.returncode == 1, describe(result)
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.splitlines()[-1].startswith("error: unexpected failure: RuntimeError: boom")
+
+
+def test_a_project_file_or_stack_file_of_the_wrong_shape_is_bad_input(tmp_path: Path) -> None:
+    """Not a crash (exit 1) but exit 2 with one line naming the file."""
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text("name: teamstack\nruntime: python\nconfig: [1]\n")
+    (tmp_path / "stacks" / "Pulumi.x.yaml").write_text("config: {}\n")
+    wrong_config = subprocess.run(
+        [sys.executable, "-m", "teamstack.cli", "validate", "x", "-C", str(tmp_path)], capture_output=True, text=True
+    )
+    assert wrong_config.returncode == 2 and wrong_config.stderr.startswith("error: Pulumi.yaml: config: ")
+    (tmp_path / "Pulumi.yaml").write_text("name: teamstack\nruntime: python\nstackConfigDir: stacks\n")
+    (tmp_path / "stacks" / "Pulumi.x.yaml").write_bytes(b"config:\n  teamstack:team: \xff\xfe\n")
+    not_utf8 = subprocess.run(
+        [sys.executable, "-m", "teamstack.cli", "validate", "x", "-C", str(tmp_path)], capture_output=True, text=True
+    )
+    assert not_utf8.returncode == 2 and "not UTF-8" in not_utf8.stderr and len(not_utf8.stderr.splitlines()) == 1
