@@ -117,8 +117,11 @@ def _print_plan(plan: Any) -> None:
     out.print("[dim]offline plan: ids, ARNs and the account id are the mocks' stand-ins, not real values[/dim]")
     out.print("[bold]outputs[/bold]")
     for name, value in plan.outputs.items():
-        shown = (f"<team manifest, schema {value.get('schemaVersion')}, {len(json.dumps(value))} bytes>"
-                 if name == "manifest" and isinstance(value, dict) else json.dumps(value))
+        shown = (
+            f"<team manifest, schema {value.get('schemaVersion')}, {len(json.dumps(value))} bytes>"
+            if name == "manifest" and isinstance(value, dict)
+            else json.dumps(value)
+        )
         out.print(f"  {name}: {shown}")
 
 
@@ -183,8 +186,9 @@ def main() -> None:
     except Exception as error:
         if os.environ.get("TEAMSTACK_DEBUG"):
             traceback.print_exc()
-        err.print(f"error: unexpected failure: {type(error).__name__}: {error} (TEAMSTACK_DEBUG=1 shows more)",
-                  markup=False)
+        err.print(
+            f"error: unexpected failure: {type(error).__name__}: {error} (TEAMSTACK_DEBUG=1 shows more)", markup=False
+        )
         sys.exit(1)
 
 

@@ -311,7 +311,7 @@ def _check_scaling(key: str, min_size: int, desired: int | None, max_size: int) 
         )
 
 
-def _check_instance_types(key: str, names: list[str], gpu: bool) -> None:
+def _check_instance_types(key: str, names: list[str], gpu: bool) -> list[instances.InstanceType]:
     parsed: list[instances.InstanceType] = []
     for i, name in enumerate(names):
         try:
@@ -327,6 +327,7 @@ def _check_instance_types(key: str, names: list[str], gpu: bool) -> None:
             f"{key}.instanceTypes",
             "mixes types with different GPU counts; the autoscaler must know the GPUs of a node before it exists",
         )
+    return parsed
 
 
 def check_team(team: TeamConfig) -> None:
@@ -367,8 +368,8 @@ def check_team(team: TeamConfig) -> None:
         if group.name in names or group.name == "system":
             raise _Issue(f"{key}.name", f"'{group.name}' is used twice or reserved ('system'); names must be unique")
         names.add(group.name)
-        _check_instance_types(key, group.instance_types, gpu=group.kind == "gpu")
-        if any(instances.parse_instance_type(t).arch != "x86_64" for t in group.instance_types):
+        parsed = _check_instance_types(key, group.instance_types, gpu=group.kind == "gpu")
+        if any(instance.arch != "x86_64" for instance in parsed):
             raise _Issue(
                 f"{key}.instanceTypes",
                 "Dask workers run the team's images, which the image pipeline builds for x86_64 only; "

@@ -129,7 +129,6 @@ class Case:
     edit: Callable[[dict[str, Any]], None] | None = None  # one mistake, on the parsed `config:` section
     text: Callable[[str], str] | None = None  # or one mistake in the file's text
     stack: str = BASE_STACK  # the stack the CLI is asked for
-    known_bug: str = ""  # a mistake the platform does not catch yet: strict xfail, so the fix flips it
 
 
 NG0 = ("teamstack:nodeGroups", 0)  # the cpu group of the base stack
@@ -577,19 +576,7 @@ def test_base_stack_is_good(tmp_path: Path) -> None:
     assert load_team(stack_config(project, BASE_STACK), BASE_STACK).team == BASE_STACK
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            case,
-            id=case.id,
-            marks=[pytest.mark.xfail(reason=case.known_bug, strict=True, raises=pytest.fail.Exception)],
-        )
-        if case.known_bug
-        else pytest.param(case, id=case.id)
-        for case in CORPUS
-    ],
-)
+@pytest.mark.parametrize("case", CORPUS, ids=[case.id for case in CORPUS])
 def test_bad_config_is_reported_in_one_line(tmp_path: Path, case: Case) -> None:
     project = _project_with(tmp_path, case)
     with pytest.raises(ConfigError) as raised:

@@ -113,14 +113,17 @@ class AwsTeamStack(pulumi.ComponentResource):
         key = TeamKey(f"{name}-kms", TeamKeyArgs(team.team, account, region, env.partition, tags), child)
 
         # Server access logs of every team bucket; SSE-S3 because S3 cannot deliver logs to an SSE-KMS bucket.
+        access_logs_name = naming.bucket_name(team.team, "access-logs", account)
         access_logs = SecureBucket(
             f"{name}-access-logs",
             SecureBucketArgs(
-                bucket_name=naming.bucket_name(team.team, "access-logs", account),
+                bucket_name=access_logs_name,
                 tags=tags,
                 kms_key_arn=None,
                 noncurrent_version_days=30,
-                extra_policy_statements=(self._log_delivery_statement(account, region, team.team),),
+                extra_policy_statements=(
+                    self._log_delivery_statement(access_logs_name, team.team, account, env.partition),
+                ),
             ),
             child,
         )
@@ -355,16 +358,16 @@ class AwsTeamStack(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
     @staticmethod
-    def _log_delivery_statement(account: str, region: str, team: str) -> dict[str, Any]:
-        bucket_arn = f"arn:aws:s3:::{naming.bucket_name(team, 'access-logs', account)}"
+    def _log_delivery_statement(bucket: str, team: str, account: str, partition: str) -> dict[str, Any]:
+        """S3 may write server access logs of this team's buckets (and only those) into `bucket`."""
         return docs.statement(
             "S3ServerAccessLogDelivery",
             ["s3:PutObject"],
-            [f"{bucket_arn}/*"],
+            [f"arn:{partition}:s3:::{bucket}/*"],
             principals={"Service": "logging.s3.amazonaws.com"},
             conditions={
                 "StringEquals": {"aws:SourceAccount": account},
-                "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{team}-*-{account}"},
+                "ArnLike": {"aws:SourceArn": f"arn:{partition}:s3:::{team}-*-{account}"},
             },
         )
 

@@ -166,6 +166,7 @@ def plan_stack(root: Path, stack: str) -> Plan:
     cwd = os.getcwd()
     try:
         os.chdir(root)  # `pulumi up` runs the program from the project folder
+
         def program() -> None:
             runpy.run_path(str(main), run_name="__main__")
 
