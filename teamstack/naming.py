@@ -7,6 +7,7 @@ replacement can be created before the old resource is deleted.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 MANAGED_BY = "teamstack"
@@ -47,3 +48,25 @@ def repository_name(team: str) -> str:
 
 DASK_SCHEDULER_SERVICE_ACCOUNT = "dask-scheduler"
 DASK_WORKER_SERVICE_ACCOUNT = "dask-worker"
+
+
+# --- GCP ----------------------------------------------------------------------------------------------------
+
+# Where a GCP team stack writes its manifest: this object in the team's build bucket, whose name a client
+# derives from the team and the project alone (`gcp_manifest_url`).
+GCP_MANIFEST_OBJECT = "teamstack/manifest.json"
+_GCS_BUCKET_MAX = 63
+
+
+def gcp_bucket_name(team: str, purpose: str, project: str) -> str:
+    """Globally unique GCS bucket name: <team>-<purpose>-<project>, or <team>-<purpose>-<10 hex of the
+    project's sha256> when that would pass GCS's 63 characters (team and purpose are at most 20 each)."""
+    name = f"{team}-{purpose}-{project}"
+    if len(name) <= _GCS_BUCKET_MAX:
+        return name
+    return f"{team}-{purpose}-{hashlib.sha256(project.encode()).hexdigest()[:10]}"
+
+
+def gcp_manifest_url(team: str, project: str) -> str:
+    """The gs:// URL of a GCP team's manifest; a client finds it from the team name and the project."""
+    return f"gs://{gcp_bucket_name(team, 'envs', project)}/{GCP_MANIFEST_OBJECT}"

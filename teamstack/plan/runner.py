@@ -1,10 +1,10 @@
 """Run the real Pulumi program offline, under Pulumi's own mocks, and record the resource graph it registers.
 
 The program is `__main__.py` exactly as `pulumi up` runs it. The config is what the engine would hand it
-(`teamstack.stackfiles`); the provider is replaced by `AwsMocks`, which answers like AWS would (stable ids,
-ARNs, names, the invokes the program makes). A recording monitor keeps every registration as the engine
-receives it: type token, name, parent, options and camelCase inputs, with references already resolved to the
-mock ids/ARNs of the resources they point at.
+(`teamstack.stackfiles`); the providers are replaced by `plan_mocks(team)`, which answer like the clouds
+would (stable ids, ARNs, names, the invokes the program makes). A recording monitor keeps every registration
+as the engine receives it: type token, name, parent, options and camelCase inputs, with references already
+resolved to the mock ids/ARNs of the resources they point at.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from teamstack.config import ConfigError, load_team
+from teamstack.config import ConfigError, TeamConfig, load_team
+from teamstack.plan.dispatch import PlanMocks
 from teamstack.plan.mocks import AwsMocks
 from teamstack.stackfiles import load_project, stack_config
 
@@ -145,13 +146,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+def plan_mocks(team: TeamConfig) -> PlanMocks:
+    """The mocks of every provider package the team's program uses, keyed by package name."""
+    return PlanMocks({"aws": AwsMocks(team.region)})
+
+
 def plan_stack(root: Path, stack: str) -> Plan:
     """Plan one stack of the project at `root`. Raises ConfigError (bad config) or PlanError."""
     project = load_project(root)
     values = stack_config(project, stack)
     team = load_team(values, stack)  # fail before anything runs, with the same one line the program gives
 
-    mocks = AwsMocks(team.region)
+    mocks = plan_mocks(team)
     monitor = RecordingMonitor(mocks, root)
     pulumi.runtime.set_all_config(values, [])
     set_root_resource(None)  # type: ignore[arg-type]  # a fresh root for this run
