@@ -1,15 +1,19 @@
 """The team manifest: what a client needs to use a team stack, versioned, written by the stack itself.
 
-The stack writes it (AWS: an SSM parameter named by `naming.manifest_parameter`); the `teamstack` client
-reads it and checks `schemaVersion` before trusting anything else in it. Adding optional fields keeps the
-version; renaming or removing one bumps it.
+The stack writes it (AWS: the SSM parameter `naming.manifest_parameter`; GCP: the object
+`naming.gcp_manifest_url`); the `teamstack` client reads it and checks `schemaVersion` before trusting anything
+else in it. Adding optional fields keeps the version; renaming or removing one bumps it.
+
+One schema for both clouds: the shared parts (cluster, node groups, registry, build, catalog, Dask defaults)
+have one shape; `network` and `identity` have one shape per cloud, told apart by `cloud`. `account` is the AWS
+account id or the GCP project id.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 from teamstack.naming import MANIFEST_SCHEMA_VERSION
@@ -39,6 +43,8 @@ class NodeGroup(_Part):
 
 
 class Network(_Part):
+    """AWS: the VPC the team's nodes and Dask VMs live in."""
+
     vpc_id: str
     private_subnet_ids: list[str]
     dask_security_group_id: str
@@ -72,7 +78,17 @@ class CatalogBucket(_Part):
     description: str
 
 
+class GcpNetwork(_Part):
+    """GCP: the VPC network and the subnetwork (with its pod and service ranges) of the team."""
+
+    network: str
+    subnetwork: str
+    zones: list[str]
+
+
 class Identity(_Part):
+    """AWS: IAM roles; the Dask roles reach pods through EKS Pod Identity on the named service accounts."""
+
     dask_scheduler_role_arn: str
     dask_worker_role_arn: str
     dask_scheduler_service_account: str
@@ -81,22 +97,78 @@ class Identity(_Part):
     image_builder_role_arn: str
 
 
+class GcpIdentity(_Part):
+    """GCP: Google service accounts (emails); the Dask ones are bound to the named Kubernetes service accounts
+    through Workload Identity."""
+
+    dask_scheduler_service_account: str
+    dask_worker_service_account: str
+    dask_scheduler_gsa: str
+    dask_worker_gsa: str
+    image_builder_gsa: str
+    node_gsa: str
+    data_scientist_members: list[str]
+
+
+class Resources(_Part):
+    """Kubernetes container resources, quantities as Kubernetes writes them ("2", "8Gi", "1")."""
+
+    requests: dict[str, str]
+    limits: dict[str, str]
+
+
+class Toleration(_Part):
+    key: str
+    operator: Literal["Equal", "Exists"]
+    value: str | None = None
+    effect: str
+
+
+class DaskDefaults(_Part):
+    """What `KubeCluster` needs to start in the team namespace with no arguments (the Kubernetes layer)."""
+
+    namespace: str
+    image: str
+    scheduler_service_account: str
+    worker_service_account: str
+    worker_resources: Resources
+    gpu_worker_resources: Resources
+    cpu_node_selector: dict[str, str]
+    gpu_node_selector: dict[str, str]
+    gpu_tolerations: list[Toleration]
+    idle_timeout_seconds: int
+    interactive_priority_class: str
+    batch_priority_class: str
+    operator_version: str
+
+
 class TeamManifest(_Part):
     schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
     team: str
-    cloud: Literal["aws"]
+    cloud: Literal["aws", "gcp"]
     region: str
     account: str
     cost_center: str
     owner: str
-    network: Network
+    network: Network | GcpNetwork
     cluster: Cluster
     node_groups: list[NodeGroup]
     registry: Registry
     build: Build
     catalog: list[CatalogBucket]
-    identity: Identity
+    identity: Identity | GcpIdentity
     tags: dict[str, str]
+    # Absent until the stack has its Kubernetes layer; a client then says so instead of guessing.
+    dask: DaskDefaults | None = None
+
+    @model_validator(mode="after")
+    def _one_cloud(self) -> TeamManifest:
+        aws = (Network, Identity)
+        shapes = (type(self.network), type(self.identity))
+        if (self.cloud == "aws") != (shapes == aws) or (self.cloud == "gcp" and shapes != (GcpNetwork, GcpIdentity)):
+            raise ValueError(f"network and identity must both be of cloud '{self.cloud}'")
+        return self
 
     def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True, indent=None)
+        # Unset optional parts are left out rather than written as null (Pulumi outputs drop nulls too).
+        return self.model_dump_json(by_alias=True, indent=None, exclude_none=True)
