@@ -1,9 +1,10 @@
-"""How much the program adds on top of merely importing Pulumi and the AWS SDK modules it uses.
+"""How much the program adds on top of merely importing Pulumi and the provider SDK modules it uses.
 
 Three scenarios, each run in a fresh interpreter (cold imports, peak RSS of that scenario alone):
 
-  bare      `import pulumi, pulumi_aws` and every `pulumi_aws` submodule the program uses (from a plan), each
-            really loaded (pulumi_aws binds its submodules lazily; the bare run fetches each resource class)
+  bare      `import pulumi` and every provider SDK module the program uses (pulumi_aws, pulumi_gcp,
+            pulumi_kubernetes submodules, found from a plan), each really loaded (the SDKs bind their
+            submodules lazily; the bare run fetches each resource class)
   plan-one  `plan_stack(root, <stack>)` for one stack (default ml-vision)
   plan-all  `plan_stack` for every stack file, in one process
 
@@ -41,10 +42,10 @@ scenario, root, stack, classes = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sy
 info = {}
 if scenario == "bare":
     import importlib
-    import pulumi, pulumi_aws
+    import pulumi
     for qualified in classes:  # "pulumi_aws.ec2:Vpc"
         module, _, cls = qualified.partition(":")
-        # pulumi_aws registers its submodules lazily: importing one only binds a stub, and the first attribute
+        # The SDKs register their submodules lazily: importing one only binds a stub, and the first attribute
         # access runs it. Fetch each class the program uses, so every module is really loaded, as in a plan.
         getattr(importlib.import_module(module), cls)
 else:
@@ -65,18 +66,38 @@ print("BENCH-RESULT " + json.dumps(info), flush=True)
 """
 
 
+# Provider package of a type token -> its Python SDK module.
+SDK_MODULES = {"aws": "pulumi_aws", "gcp": "pulumi_gcp", "kubernetes": "pulumi_kubernetes"}
+
+
 def module_of(type_token: str) -> str | None:
-    """The module behind a pulumi-aws type token: aws:ec2/vpc:Vpc -> pulumi_aws.ec2, aws:index/x:X -> pulumi_aws."""
+    """The SDK module behind a provider type token, or None for the program's own components:
+    aws:ec2/vpc:Vpc -> pulumi_aws.ec2, gcp:compute/network:Network -> pulumi_gcp.compute,
+    kubernetes:rbac.authorization.k8s.io/v1:Role -> pulumi_kubernetes.rbac.v1,
+    kubernetes:helm.sh/v3:Release -> pulumi_kubernetes.helm.v3, pulumi:providers:aws -> pulumi_aws."""
     package, module, _ = type_token.split(":", 2)
-    if package != "aws":
-        return None  # the program's own components (teamstack:aws:TeamStack), pulumi:... tokens
+    if package == "pulumi" and module == "providers":
+        return SDK_MODULES.get(type_token.rsplit(":", 1)[1])
+    sdk = SDK_MODULES.get(package)
+    if sdk is None:
+        return None  # teamstack:aws:TeamStack and other components
+    if package == "kubernetes":
+        group, _, version = module.partition("/")
+        return f"{sdk}.{group.split('.', 1)[0]}.{version}"
     name = module.split("/", 1)[0]
-    return "pulumi_aws" if name == "index" else f"pulumi_aws.{name.replace('-', '_')}"
+    return sdk if name == "index" else f"{sdk}.{name.replace('-', '_')}"
 
 
 def sdk_classes(type_tokens: list[str]) -> list[str]:
-    """`module:Class` of every pulumi-aws resource type in a plan: aws:ec2/vpc:Vpc -> pulumi_aws.ec2:Vpc."""
-    return sorted({f"{module}:{token.rsplit(':', 1)[1]}" for token in type_tokens if (module := module_of(token))})
+    """`module:Class` of every provider resource type in a plan: aws:ec2/vpc:Vpc -> pulumi_aws.ec2:Vpc;
+    explicit providers (pulumi:providers:kubernetes) -> pulumi_kubernetes:Provider."""
+    classes = set()
+    for token in type_tokens:
+        module = module_of(token)
+        if module is not None:
+            cls = "Provider" if token.startswith("pulumi:providers:") else token.rsplit(":", 1)[1]
+            classes.add(f"{module}:{cls}")
+    return sorted(classes)
 
 
 def run_child(scenario: str, root: Path, stack: str, classes: list[str]) -> dict[str, Any]:
@@ -109,12 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     root: Path = args.root.resolve()
 
     # A warm-up plan of every stack, not counted: fills the OS file cache and the bytecode caches (so no
-    # scenario pays for compiling), and tells which pulumi_aws modules the program uses.
-    print("warm-up: planning every stack to find the pulumi_aws modules the program uses ...", file=sys.stderr)
+    # scenario pays for compiling), and tells which provider SDK modules the program uses.
+    print("warm-up: planning every stack to find the provider SDK modules the program uses ...", file=sys.stderr)
     warmup = run_child("plan-all", root, args.stack, [])
     classes = sdk_classes(warmup["types"])
-    modules = sorted({c.split(":")[0] for c in classes} - {"pulumi_aws"})
-    print(f"  {len(modules)} modules: {', '.join(m.removeprefix('pulumi_aws.') for m in modules)}", file=sys.stderr)
+    modules = sorted({c.split(":")[0] for c in classes})
+    print(f"  {len(modules)} modules: {', '.join(modules)}", file=sys.stderr)
     run_child("bare", root, args.stack, classes)  # warm the bare path's bytecode too
 
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in SCENARIOS}
@@ -128,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = {s: statistics.median(r["wall_s"] for r in runs[s]) for s in SCENARIOS}
     peak = {s: statistics.median(r["maxrss_kib"] for r in runs[s]) / 1024 for s in SCENARIOS}
     labels = {
-        "bare": f"bare imports (pulumi, pulumi_aws + {len(modules)} modules)",
+        "bare": f"bare imports (pulumi + {len(modules)} SDK modules)",
         "plan-one": f"plan one stack ({args.stack}, {runs['plan-one'][0]['resources']} resources)",
         "plan-all": f"plan all stacks ({len(warmup['stacks'])} stacks, {runs['plan-all'][0]['resources']} resources)",
     }
