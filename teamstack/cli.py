@@ -1,6 +1,7 @@
 """The `teamstack` command line.
 
 Exit codes: 0 success; 2 bad input (a stack file, a key, an argument), always one line naming what is wrong;
+3 a mandatory policy rule is violated (`plan --policy`, `policy check`; each violation is printed);
 1 an unexpected failure (set TEAMSTACK_DEBUG=1 for its traceback).
 """
 
@@ -138,11 +139,20 @@ def plan(
         Path | None, typer.Option("--json", help="Write the plan as JSON here (a folder, with --all).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print one line per stack, not the tree.")] = False,
+    policy: Annotated[
+        bool, typer.Option("--policy", help="Check against policies/; exit 3 on a mandatory violation.")
+    ] = False,
+    show_cost: Annotated[
+        bool, typer.Option("--cost", help="Estimate the monthly cost, idle and at full scale.")
+    ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
     """Run the Pulumi program offline under mocks and show the stack's resource graph and outputs."""
     from teamstack.plan.runner import PlanError, plan_stack  # imports Pulumi: only when planning
+    from teamstack.policy import report
+    from teamstack.policy.engine import resources_from_json
 
+    mandatory_violations = 0
     try:
         root = _project_root(project_dir)
         names = _stacks(root, stack, all_stacks)
@@ -157,8 +167,19 @@ def plan(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
                 err.print(f"wrote {target}", markup=False)
+            if policy or show_cost:
+                # The same resource view a saved JSON plan gives `teamstack policy check` (secrets redacted).
+                _, resources = resources_from_json(result.to_json(), f"plan of {name}")
+                if policy:
+                    found = report.check_policy(out, name, resources, root / "policies")
+                    mandatory_violations += sum(v.mandatory for v in found)
+                if show_cost:
+                    region = result.outputs.get("region")
+                    report.print_cost(out, name, resources, region if isinstance(region, str) else None)
     except (ConfigError, PlanError, BadInput) as error:
         raise _fail(str(error), EXIT_BAD_INPUT) from None
+    if mandatory_violations:
+        raise typer.Exit(report.EXIT_POLICY_VIOLATION)
 
 
 @app.command()
@@ -176,6 +197,11 @@ def validate(
             out.print(f"{name}: ok (team {team.team}, {team.cloud} {team.region}, {len(team.node_groups)} node groups)")
     except (ConfigError, BadInput) as error:
         raise _fail(str(error), EXIT_BAD_INPUT) from None
+
+
+from teamstack.policy import cli as policy_cli  # noqa: E402  (pure rules, no Pulumi import)
+
+app.add_typer(policy_cli.app, name="policy")
 
 
 def main() -> None:

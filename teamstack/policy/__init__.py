@@ -1,0 +1,1 @@
+"""Policy as code: the rules security reviews, run offline on plans and by CrossGuard (policies/)."""

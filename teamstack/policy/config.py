@@ -1,0 +1,105 @@
+"""The policy pack's settings: caps, allow-lists, required tags and the cost cap, per team.
+
+Defaults live here, in the pack; a team's own values live in Git as `policies/teams/<stack>.yaml`, where a
+reviewer reads exactly what the team may use (see policies/README.md). A key left out keeps its default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from teamstack.config import ConfigError
+
+TEAMS_DIR = "teams"
+
+# EC2 types a team may run without asking: current x86_64/Graviton general purpose and memory families up
+# to 8xlarge and the NVIDIA T4/A10G/L4 types. Every one is priced in teamstack/data/prices.yaml.
+DEFAULT_INSTANCE_TYPES: tuple[str, ...] = (
+    *(f"m7i.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge")),
+    *(f"m6i.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge")),
+    *(f"m6a.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge")),
+    *(f"m7g.{s}" for s in ("large", "xlarge", "2xlarge")),
+    *(f"m6g.{s}" for s in ("large", "xlarge", "2xlarge")),
+    *(f"c7i.{s}" for s in ("xlarge", "2xlarge", "4xlarge")),
+    *(f"r7i.{s}" for s in ("xlarge", "2xlarge", "4xlarge")),
+    *(f"r6i.{s}" for s in ("xlarge", "2xlarge", "4xlarge")),
+    *(f"r7a.{s}" for s in ("xlarge", "2xlarge", "4xlarge")),
+    *(f"g4dn.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "12xlarge")),
+    *(f"g5.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "12xlarge")),
+    *(f"g6.{s}" for s in ("xlarge", "2xlarge", "12xlarge")),
+)
+# GCE machine types: E2/N2 general purpose and high-memory, N1 (for attached T4s), G2 (L4) and one A100.
+DEFAULT_MACHINE_TYPES: tuple[str, ...] = (
+    *(f"e2-standard-{n}" for n in (2, 4, 8, 16)),
+    *(f"n2-standard-{n}" for n in (2, 4, 8, 16, 32)),
+    *(f"n2-highmem-{n}" for n in (4, 8, 16)),
+    *(f"n1-standard-{n}" for n in (4, 8, 16)),
+    *(f"g2-standard-{n}" for n in (4, 8, 12, 24)),
+    "a2-highgpu-1g",
+)
+DEFAULT_ACCELERATORS: tuple[str, ...] = ("nvidia-tesla-t4", "nvidia-l4", "nvidia-tesla-a100")
+
+
+class PolicyConfig(BaseModel):
+    """One team's policy values (camelCase keys, as in the YAML file)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, populate_by_name=True)
+
+    team: str | None = Field(default=None, description="The team (default: the stack name).")
+    max_nodes: Annotated[int, Field(ge=0, description="Cap on nodes of all groups at their maximum.")] = 50
+    max_gpus: Annotated[int, Field(ge=0, description="Cap on GPUs of all groups at their maximum.")] = 8
+    allowed_instance_types: tuple[str, ...] = DEFAULT_INSTANCE_TYPES
+    allowed_machine_types: tuple[str, ...] = DEFAULT_MACHINE_TYPES
+    allowed_accelerators: tuple[str, ...] = DEFAULT_ACCELERATORS
+    required_tags: tuple[str, ...] = ("team", "cost-center")
+    monthly_cost_cap_usd: Annotated[float, Field(gt=0, description="Cap on the full-scale monthly estimate.")] = 20000.0
+    catalog_buckets: tuple[str, ...] = Field(
+        default=(), description="Catalog bucket purposes that must exist (e.g. raw, features)."
+    )
+    trusted_principals: tuple[str, ...] = Field(
+        default=(), description="IAM principal ARNs a role's trust policy may name besides AWS services."
+    )
+
+    def team_name(self, stack: str) -> str:
+        return self.team or stack
+
+
+DEFAULTS = PolicyConfig()
+
+
+def team_config_path(policies_dir: Path, stack: str) -> Path:
+    return policies_dir / TEAMS_DIR / f"{stack}.yaml"
+
+
+def parse_policy_config(data: Any, file: str) -> PolicyConfig:
+    if data is None:
+        return DEFAULTS
+    if not isinstance(data, dict):
+        raise ConfigError(file, "(top level)", "must be a mapping of policy keys, e.g. maxNodes: 40")
+    try:
+        return PolicyConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        if first["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(str(f.alias) for f in PolicyConfig.model_fields.values()))
+            raise ConfigError(file, key, f"is not a policy key; allowed: {allowed}") from None
+        raise ConfigError(file, key, first["msg"]) from None
+
+
+def load_policy_config(policies_dir: Path, stack: str) -> PolicyConfig:
+    """The team's values from `policies/teams/<stack>.yaml`, or the pack's defaults if it has no file."""
+    path = team_config_path(policies_dir, stack)
+    if not path.is_file():
+        return DEFAULTS
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(str(path), "(file)", f"is not valid UTF-8 YAML: {reason}") from None
+    return parse_policy_config(data, str(path))
