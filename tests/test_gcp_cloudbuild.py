@@ -1,0 +1,276 @@
+"""images/cloudbuild.yaml, the GCP twin of buildspec.yml: same Dockerfile, same scripts, same content-hash
+contract (teamstack.envhash). No Docker and no Google Cloud here: each step's script runs under bash, as Cloud
+Build runs it, with the step's `env` (substitutions resolved) and stub `gcloud` and `docker` commands that log
+their arguments."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from teamstack.envhash import image_tag, parse_spec_key, recipe_hash, spec_key
+
+IMAGES = Path(__file__).resolve().parent.parent / "images"
+CLOUDBUILD = IMAGES / "cloudbuild.yaml"
+BASH = shutil.which("bash")
+pytestmark = pytest.mark.skipif(BASH is None or shutil.which("sha256sum") is None, reason="needs bash and coreutils")
+
+BUCKET = "ml-geo-envs-ml-geo-prod-example"
+REPOSITORY = "europe-west4-docker.pkg.dev/ml-geo-prod-example/ml-geo-dask"
+
+GCLOUD_STUB = """#!/usr/bin/env bash
+printf 'gcloud %s\\n' "$*" >>"$STUB_LOG"
+case "$1 $2" in
+  "storage cp")
+    source="" target=""
+    for arg in "${@:3}"; do
+      case "$arg" in gs://*) source=${arg#gs://} ;; --*) ;; *) target=$arg ;; esac
+    done
+    cp "$FAKE_GCS/$source" "$target" ;;
+  "artifacts docker")
+    if [ "$STUB_AR" = denied ]; then
+      echo "ERROR: (gcloud.artifacts.docker.images.describe) PERMISSION_DENIED: caller lacks permission" >&2; exit 1
+    fi
+    if [ "$STUB_AR" = exists ]; then echo "image_summary: {}"; exit 0; fi
+    echo "ERROR: (gcloud.artifacts.docker.images.describe) NOT_FOUND: Requested entity was not found." >&2; exit 1 ;;
+  *) echo "gcloud stub: unexpected call: $*" >&2; exit 1 ;;
+esac
+"""
+
+DOCKER_STUB = """#!/usr/bin/env bash
+printf 'docker %s\\n' "$*" >>"$STUB_LOG"
+case "$1" in
+  build) [ -f Dockerfile ] && [ -d spec ] || exit 1 ;;
+  push) [ "$STUB_PUSH" = ok ] || { echo "tag invalid: the image tag already exists" >&2; exit 1; } ;;
+  manifest) [ "$STUB_MANIFEST" = exists ] || exit 1 ;;
+  *) echo "docker stub: unexpected call: $*" >&2; exit 1 ;;
+esac
+"""
+
+
+def cloudbuild() -> dict[str, Any]:
+    document = yaml.safe_load(CLOUDBUILD.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+def substitute(text: str, substitutions: dict[str, str]) -> str:
+    """Cloud Build's substitution of ${_NAME} in a step's env (ALLOW_LOOSE: an unset one becomes empty)."""
+    return re.sub(r"\$\{(_[A-Z0-9_]+)\}", lambda m: substitutions.get(m.group(1), ""), text)
+
+
+class CloudBuild:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.source = root / "workspace"
+        shutil.copytree(IMAGES, self.source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        self.gcs = root / "gcs"
+        self.stubs = root / "stubs"
+        self.stubs.mkdir()
+        self.log = root / "log"
+        for name, text in {"gcloud": GCLOUD_STUB, "docker": DOCKER_STUB}.items():
+            (self.stubs / name).write_text(text)
+            (self.stubs / name).chmod(0o755)
+        self.recipe = recipe_hash(IMAGES)
+
+    def upload(self, variant: str, filename: str, spec: bytes, tag: str | None = None) -> str:
+        key = spec_key(variant, tag or image_tag(self.recipe, variant, spec), filename)
+        path = self.gcs / BUCKET / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(spec)
+        return key
+
+    def __call__(self, key: str, ar: str = "missing", push: str = "ok", manifest: str = "missing",
+                 **overrides: str | None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        substitutions = {"_SPEC_KEY": key, "_BUILD_BUCKET": BUCKET, "_REPOSITORY_URI": REPOSITORY,
+                         "_RECIPE_HASH": self.recipe}  # fmt: skip
+        for name, value in overrides.items():
+            if value is None:
+                substitutions.pop(name, None)
+            else:
+                substitutions[name] = value
+        result = subprocess.CompletedProcess[str]([], 0, "", "")
+        for step in cloudbuild()["steps"]:  # steps run in order; the first failure ends the build
+            env = {
+                "PATH": f"{self.stubs}:{os.environ['PATH']}",
+                "HOME": str(self.root),
+                "TMPDIR": str(self.root),
+                "FAKE_GCS": str(self.gcs),
+                "STUB_LOG": str(self.log),
+                "STUB_AR": ar,
+                "STUB_PUSH": push,
+                "STUB_MANIFEST": manifest,
+            }
+            for assignment in step.get("env", []):
+                name, _, value = substitute(assignment, substitutions).partition("=")
+                env[name] = value
+            run = subprocess.run([str(BASH), "-c", step["script"]], env=env, cwd=self.source,
+                                 capture_output=True, text=True, check=False)  # fmt: skip
+            result = subprocess.CompletedProcess(run.args, run.returncode, result.stdout + run.stdout,
+                                                 result.stderr + run.stderr)  # fmt: skip
+            if run.returncode != 0:
+                break
+        return result
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+def test_cloudbuild_structure() -> None:
+    document = cloudbuild()
+    assert [step["id"] for step in document["steps"]] == ["verify", "build", "push"]
+    assert document["options"]["logging"] == "CLOUD_LOGGING_ONLY"
+    assert document["timeout"].endswith("s") and int(document["timeout"][:-1]) <= 24 * 3600
+    for step in document["steps"]:
+        lines = step["script"].strip().splitlines()
+        assert lines[:2] == ["#!/usr/bin/env bash", "set -euo pipefail"], step["id"]
+        result = subprocess.run([str(BASH), "-n", "-c", step["script"]], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        # Cloud Build does not substitute inside `script`: a ${_X} there would reach bash as an unset variable.
+        assert "${_" not in step["script"], step["id"]
+
+
+def test_cloudbuild_uses_the_shared_scripts_and_the_buildspecs_docker_contract() -> None:
+    scripts = "\n".join(step["script"] for step in cloudbuild()["steps"])
+    assert 'bash check_spec_key.sh "${SPEC_KEY}"' in scripts
+    assert 'bash envtag.sh "${RECIPE_HASH}"' in scripts
+    buildspec = (IMAGES / "buildspec.yml").read_text(encoding="utf-8")
+    # The same build arguments go to the same Dockerfile on both clouds.
+    for argument in ("SPEC_FILE=${SPEC_FILENAME}", "VARIANT=${SPEC_VARIANT}", "CUDA_VERSION=${CUDA_VERSION}",
+                     "RECIPE_HASH=${RECIPE_HASH}", "IMAGE_TAG=${SPEC_TAG}", "BASE_IMAGE=${BASE_IMAGE}"):  # fmt: skip
+        assert f'--build-arg "{argument}"' in scripts and f'--build-arg "{argument}"' in buildspec, argument
+    cuda = {step["id"]: step.get("env", []) for step in cloudbuild()["steps"]}["build"]
+    assert f"CUDA_VERSION={yaml.safe_load(buildspec)['env']['variables']['CUDA_VERSION']}" in cuda
+
+
+def test_the_recipe_hash_covers_cloudbuild_yaml(tmp_path: Path) -> None:
+    copy = tmp_path / "images"
+    shutil.copytree(IMAGES, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    before = recipe_hash(copy)
+    (copy / "cloudbuild.yaml").write_text((copy / "cloudbuild.yaml").read_text() + "# changed\n")
+    assert recipe_hash(copy) != before
+
+
+def test_builds_and_pushes_a_new_spec(tmp_path: Path) -> None:
+    build = CloudBuild(tmp_path)
+    spec = "torch==2.4.0\ncaf\u00e9-tools\n".encode()
+    key = build.upload("gpu", "requirements.txt", spec)
+    tag = parse_spec_key(key)[1]
+    result = build(key)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = build.calls()
+    assert calls[0] == f"gcloud storage cp --quiet gs://{BUCKET}/{key} spec/requirements.txt"
+    assert calls[1] == f"gcloud artifacts docker images describe {REPOSITORY}:{tag} --quiet"
+    (docker_build,) = [call for call in calls if call.startswith("docker build")]
+    assert docker_build == (
+        f"docker build --pull --build-arg SPEC_FILE=requirements.txt --build-arg VARIANT=gpu "
+        f"--build-arg CUDA_VERSION=12.4 --build-arg RECIPE_HASH={build.recipe} --build-arg IMAGE_TAG={tag} "
+        f"--tag {REPOSITORY}:{tag} --file Dockerfile ."
+    )
+    assert calls[-1] == f"docker push {REPOSITORY}:{tag}"
+    assert (build.source / "spec" / "requirements.txt").read_bytes() == spec
+    assert f"pushed {REPOSITORY}:{tag}" in result.stdout
+
+
+def test_passes_a_base_image_mirror(tmp_path: Path) -> None:
+    build = CloudBuild(tmp_path)
+    key = build.upload("cpu", "environment.yml", b"dependencies:\n  - dask\n")
+    mirror = "europe-west4-docker.pkg.dev/ml-geo-prod-example/mirror/mambaorg/micromamba:2.0.5"
+    result = build(key, _BASE_IMAGE=mirror)
+    assert result.returncode == 0, result.stderr
+    (docker_build,) = [call for call in build.calls() if call.startswith("docker build")]
+    assert f"--build-arg BASE_IMAGE={mirror} " in docker_build
+
+
+def test_skips_an_existing_image(tmp_path: Path) -> None:
+    build = CloudBuild(tmp_path)
+    key = build.upload("cpu", "requirements.txt", b"dask\n")
+    result = build(key, ar="exists")
+    assert result.returncode == 0, result.stderr
+    assert not [call for call in build.calls() if call.startswith("docker")]
+    assert "already exists: nothing to build" in result.stdout
+
+
+def test_refuses_a_spec_under_someone_elses_tag(tmp_path: Path) -> None:
+    build = CloudBuild(tmp_path)
+    other = image_tag(build.recipe, "cpu", b"numpy\n")
+    key = build.upload("cpu", "requirements.txt", b"numpy\nmalware\n", tag=other)
+    result = build(key)
+    assert result.returncode != 0 and "REFUSED" in result.stderr and f"not to the tag {other}" in result.stderr
+    assert not [call for call in build.calls() if call.startswith(("gcloud artifacts", "docker"))]
+
+
+def test_refuses_a_spec_hashed_with_another_recipe(tmp_path: Path) -> None:
+    build = CloudBuild(tmp_path)
+    spec = b"dask\n"
+    key = build.upload("cpu", "requirements.txt", spec, tag=image_tag("ffffffffffffffff", "cpu", spec))
+    result = build(key)
+    assert result.returncode != 0 and "REFUSED" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["specs/cpu/0123/requirements.txt", "teamstack/manifest.json", "specs/tpu/x/a"])
+def test_rejects_a_bad_key_before_downloading(tmp_path: Path, key: str) -> None:
+    build = CloudBuild(tmp_path)
+    result = build(key)
+    assert result.returncode != 0 and "invalid spec key" in result.stderr
+    assert build.calls() == []
+
+
+def test_fails_when_it_cannot_check_the_registry(tmp_path: Path) -> None:
+    build = CloudBuild(tmp_path)
+    key = build.upload("cpu", "requirements.txt", b"dask\n")
+    result = build(key, ar="denied")
+    assert result.returncode != 0 and "PERMISSION_DENIED" in result.stderr
+    assert not [call for call in build.calls() if call.startswith("docker")]
+
+
+def test_accepts_a_concurrent_push_of_the_same_tag(tmp_path: Path) -> None:
+    build = CloudBuild(tmp_path)
+    key = build.upload("cpu", "requirements.txt", b"dask\n")
+    result = build(key, push="refused", manifest="exists")
+    assert result.returncode == 0, result.stderr
+    assert "concurrent build" in result.stdout
+
+
+def test_fails_when_the_push_fails(tmp_path: Path) -> None:
+    build = CloudBuild(tmp_path)
+    key = build.upload("cpu", "requirements.txt", b"dask\n")
+    result = build(key, push="refused")
+    assert result.returncode != 0 and "docker push" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["_SPEC_KEY", "_BUILD_BUCKET", "_REPOSITORY_URI", "_RECIPE_HASH"])
+def test_needs_its_substitutions(tmp_path: Path, missing: str) -> None:
+    build = CloudBuild(tmp_path)
+    key = build.upload("cpu", "requirements.txt", b"dask\n")
+    result = build(key, **{missing: None})
+    assert result.returncode != 0 and f"{missing.removeprefix('_')} is not set" in result.stderr
+    assert build.calls() == []
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [f"{REPOSITORY}:latest", "ml-geo-dask", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/analytics/dask",
+     "europe-west4-docker.pkg.dev/ml-geo-prod-example"],
+)  # fmt: skip
+def test_rejects_a_repository_that_is_not_artifact_registry(tmp_path: Path, uri: str) -> None:
+    build = CloudBuild(tmp_path)
+    key = build.upload("cpu", "requirements.txt", b"dask\n")
+    result = build(key, _REPOSITORY_URI=uri)
+    assert result.returncode != 0 and "is not an Artifact Registry repository" in result.stderr
+    assert build.calls() == []
+
+
+def test_refuses_a_malformed_recipe_hash(tmp_path: Path) -> None:
+    build = CloudBuild(tmp_path)
+    key = build.upload("cpu", "requirements.txt", b"dask\n")
+    result = build(key, _RECIPE_HASH="not-a-hash")
+    assert result.returncode != 0 and "invalid recipe hash" in result.stderr
+    assert not [call for call in build.calls() if call.startswith(("gcloud artifacts", "docker"))]
