@@ -773,3 +773,10 @@ def test_trusted_principals_come_from_the_team_config() -> None:
     assert rule.check is not None
     trusting = CONFIG.model_copy(update={"trusted_principals": ("arn:aws:iam::111122223333:role/x",)})
     assert list(rule.check("aws:iam/role:Role", normalize(stranger), trusting)) == []
+
+
+def test_kubernetes_labels_may_carry_the_platform_prefix() -> None:
+    namespace = {"metadata": {"name": "t", "labels": {"teamstack.io/team": "t", "teamstack.io/cost-center": "cc"}}}
+    assert run("required-tags", "kubernetes:core/v1:Namespace", namespace) == []
+    del namespace["metadata"]["labels"]["teamstack.io/cost-center"]
+    assert run("required-tags", "kubernetes:core/v1:Namespace", namespace) == ["labels lack cost-center"]

@@ -61,6 +61,9 @@ class PolicyConfig(BaseModel):
     catalog_buckets: tuple[str, ...] = Field(
         default=(), description="Catalog bucket purposes that must exist (e.g. raw, features)."
     )
+    namespaces: tuple[str, ...] = Field(
+        default=(), description="Team namespaces that need a ResourceQuota and a LimitRange (default: the team)."
+    )
     trusted_principals: tuple[str, ...] = Field(
         default=(), description="IAM principal ARNs a role's trust policy may name besides AWS services."
     )

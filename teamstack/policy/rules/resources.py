@@ -138,6 +138,7 @@ K8S_LABELABLE = frozenset(
         *K8S_POD_TEMPLATE_OWNERS,
     }
 )
+K8S_LABEL_PREFIX = "teamstack.io/"
 K8S_SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
 Messages = Iterator[str]
@@ -676,7 +677,10 @@ def required_tags(type_token: str, props: dict[str, Any], config: PolicyConfig) 
     labels = _labels(type_token, props)
     if labels is UNKNOWN:
         return
-    present = labels if isinstance(labels, dict) else {}
+    present = dict(labels) if isinstance(labels, dict) else {}
+    if type_token.startswith("kubernetes:"):
+        # Kubernetes labels may carry the platform's prefix (teamstack.io/team): the same tag, namespaced.
+        present.update({key.removeprefix(K8S_LABEL_PREFIX): value for key, value in present.items()})
     missing = [key for key in config.required_tags if key not in present]
     if missing:
         kind = "tags" if type_token.startswith("aws:") else "labels"
@@ -937,7 +941,8 @@ RESOURCE_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "required-tags",
-        "Every taggable/labelable resource carries the required tags/labels (team, cost-center).",
+        "Every taggable/labelable resource carries the required tags/labels (team, cost-center); Kubernetes "
+        "labels may carry the teamstack.io/ prefix.",
         "medium",
         "mandatory",
         "Pass the team's tags (TeamConfig.tags_for_resources) to the resource, as tags, labels or metadata.labels.",

@@ -150,13 +150,10 @@ def eks_workload_identity(resources: list[Resource], config: PolicyConfig) -> Fi
 
 
 def _namespace_names(resources: list[Resource], config: PolicyConfig) -> Iterator[tuple[Resource, str]]:
+    team_namespaces = config.namespaces or (config.team,)
     for namespace in _of(resources, r.K8S_NAMESPACE):
         name = get(namespace.props, "metadata.name")
-        labels = get(namespace.props, "metadata.labels")
-        if not isinstance(name, str) or name in r.K8S_SYSTEM_NAMESPACES:
-            continue
-        is_team = (isinstance(labels, dict) and "team" in labels) or name == config.team
-        if is_team:
+        if isinstance(name, str) and name in team_namespaces:
             yield namespace, name
 
 
