@@ -163,3 +163,14 @@ def test_bad_team_policy_file_names_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "teams" / "t.yaml").write_text("maxNode: 3\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"maxNode: is not a policy key; allowed: .*maxNodes"):
         load_policy_config(tmp_path, "t")
+
+
+def test_plan_with_policy_and_cost_exit_code_matches_the_offline_check(tmp_path: Path) -> None:
+    # One real `teamstack plan` process: the same verdict as evaluating its JSON plan, and the cost table.
+    saved = tmp_path / "analytics.json"
+    result = _cli("plan", "analytics", "--policy", "--cost", "--quiet", "--json", str(saved))
+    plan_json = json.loads(saved.read_text(encoding="utf-8"))
+    assert result.returncode == (EXIT_POLICY_VIOLATION if _mandatory(plan_json) else 0), result.stderr
+    assert "analytics: policy: " in result.stdout
+    assert "analytics: monthly cost estimate (aws eu-central-1" in result.stdout
+    assert "  total " in result.stdout

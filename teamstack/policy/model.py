@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from teamstack.policy.values import normalize
@@ -74,7 +74,6 @@ class Rule:
     types: frozenset[str] = frozenset()
     check: ResourceCheck | None = None
     stack_check: StackCheck | None = None
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if (self.check is None) == (self.stack_check is None):
