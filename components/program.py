@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_gcp as gcp
 
 from components.aws.stack import AwsEnvironment, AwsTeamStack
+from components.gcp.stack import GcpEnvironment, GcpTeamStack
 from teamstack.config import ConfigError, TeamConfig, load_team, stack_file
 from teamstack.envhash import recipe_hash
 
@@ -45,13 +47,32 @@ def aws_environment(team: TeamConfig) -> AwsEnvironment:
     )
 
 
+def gcp_environment(team: TeamConfig) -> GcpEnvironment:
+    assert team.project is not None  # check_team requires gcp:project on GCP
+    project = gcp.organizations.get_project(project_id=team.project)
+    zones = gcp.compute.get_zones(project=team.project, region=team.region, status="UP")
+    for i, zone in enumerate(team.gcp_zones):
+        if zone not in zones.names:
+            key = f"teamstack:zones[{i}]" if team.zones is not None else "teamstack:azCount"
+            raise ConfigError(
+                stack_file(pulumi.get_stack()),
+                key,
+                f"zone {zone} is not available in {team.region} (up: {', '.join(sorted(zones.names))})",
+            )
+    return GcpEnvironment(project=team.project, project_number=str(project.number), zones=team.gcp_zones)
+
+
 def run() -> None:
     stack = pulumi.get_stack()
     try:
         team = load_team(engine_config(), stack)
-        env = aws_environment(team)
+        env = gcp_environment(team) if team.cloud == "gcp" else aws_environment(team)
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None
-    team_stack = AwsTeamStack(team.team, team, env, RECIPE_DIR, recipe_hash(RECIPE_DIR))
+    team_stack: AwsTeamStack | GcpTeamStack
+    if isinstance(env, GcpEnvironment):
+        team_stack = GcpTeamStack(team.team, team, env, RECIPE_DIR, recipe_hash(RECIPE_DIR))
+    else:
+        team_stack = AwsTeamStack(team.team, team, env, RECIPE_DIR, recipe_hash(RECIPE_DIR))
     for name, value in team_stack.outputs.items():
         pulumi.export(name, value)

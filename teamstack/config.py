@@ -17,10 +17,10 @@ import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
-from teamstack import instances
+from teamstack import gcp_machines, instances
 from teamstack.layout import MAX_VPC_PREFIX, MAX_ZONES, MIN_VPC_PREFIX
 
 PROJECT = "teamstack"
@@ -44,6 +44,15 @@ AWS_REGIONS = frozenset(
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)  # fmt: skip
+
+# GCP: project ids (6-30 characters, no "google"), billing accounts, IAM members of people and groups.
+_GCP_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]\Z")
+_GCP_BILLING_ACCOUNT = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}\Z")
+_GCP_MEMBER = re.compile(r"^(user|group|serviceAccount):[^@\s:]+@[^@\s]+\.[a-z]{2,}\Z", re.IGNORECASE)
+# GCP labels: lowercase keys starting with a letter, lowercase values, both [a-z0-9_-] and at most 63 characters.
+_GCP_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
+_GCP_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}\Z")
+DEFAULT_GCP_SYSTEM_MACHINE_TYPE = "e2-standard-4"
 
 # Tags the platform sets itself on every resource; a team cannot override them through `tags`.
 RESERVED_TAG_KEYS = ("team", "cost-center", "managed-by", "owner")
@@ -137,7 +146,12 @@ class NodeGroupConfig(_Model):
 
     name: str
     kind: Literal["cpu", "gpu"]
-    instance_types: Annotated[list[str], Field(min_length=1, max_length=20)]
+    # AWS: required, at least one (checked in check_team, as the GCP fields below are GCP-only).
+    instance_types: Annotated[list[str], Field(max_length=20)] = Field(default_factory=list)
+    # GCP: one machine type per pool; GPU pools name their accelerator (defaults: the machine type's own).
+    machine_type: str | None = None
+    gpu_type: str | None = None
+    gpu_count: Annotated[int | None, Field(ge=1, le=16)] = None
     min_size: Annotated[int, Field(ge=0, le=1000)]
     desired_size: Annotated[int | None, Field(ge=0, le=1000)] = None
     max_size: Annotated[int, Field(ge=1, le=1000)]
@@ -161,6 +175,7 @@ class SystemNodeGroupConfig(_Model):
     instance_types: Annotated[list[str], Field(min_length=1, max_length=20)] = Field(
         default_factory=lambda: ["m7i.large", "m6i.large"]
     )
+    machine_type: str | None = None  # GCP only; default DEFAULT_GCP_SYSTEM_MACHINE_TYPE
     # Two nodes so CoreDNS and the add-ons survive the loss of one node or zone.
     min_size: Annotated[int, Field(ge=1, le=10)] = 2
     desired_size: Annotated[int | None, Field(ge=1, le=10)] = None
@@ -193,13 +208,16 @@ class BudgetConfig(_Model):
     alert_emails: Annotated[list[Email], Field(min_length=1, max_length=10)]
     # Percent of the limit at which actual spend alerts; forecast spend alerts at 100%.
     actual_alert_percent: Annotated[int, Field(ge=1, le=1000)] = 80
+    # GCP only: the Cloud Billing account the budget belongs to (XXXXXX-XXXXXX-XXXXXX).
+    billing_account: str | None = None
 
 
 class TeamConfig(_Model):
     """Everything one team's stack is built from."""
 
-    cloud: Literal["aws"] = "aws"
-    region: str
+    cloud: Literal["aws", "gcp"] = "aws"
+    region: str  # aws:region or gcp:region
+    project: str | None = None  # gcp:project (GCP only)
     team: str
     cost_center: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/=+@-]+$")]
     owner: str
@@ -209,8 +227,15 @@ class TeamConfig(_Model):
     kubernetes_version: str = "1.33"
     service_cidr: str = "172.20.0.0/16"
     api_access_cidrs: list[str] = Field(default_factory=list)
-    admins: Annotated[list[PrincipalArn], Field(min_length=1)]
-    data_scientist_principals: Annotated[list[PrincipalArn], Field(min_length=1)]
+    # AWS: IAM role/user ARNs; GCP: IAM members (group:/user:/serviceAccount:). Checked per cloud in check_team.
+    admins: Annotated[list[str], Field(min_length=1)]
+    data_scientist_principals: list[str] = Field(default_factory=list)  # AWS only, required there
+    # GCP only, required there: the people/groups of the team (group:/user: members).
+    data_scientist_members: list[str] = Field(default_factory=list)
+    zones: list[str] | None = None  # GCP only; default the region's first azCount zones
+    cluster_location: Literal["regional", "zonal"] = "regional"  # GCP only
+    release_channel: Literal["rapid", "regular", "stable", "extended"] = "regular"  # GCP only
+    pod_cidr: str | None = None  # GCP only, required there: the pods' secondary range
     namespace: str | None = None
     system_node_group: SystemNodeGroupConfig = Field(default_factory=SystemNodeGroupConfig)
     node_groups: Annotated[list[NodeGroupConfig], Field(min_length=1, max_length=20)]
@@ -222,7 +247,11 @@ class TeamConfig(_Model):
 
     @field_validator("region")
     @classmethod
-    def _region(cls, value: str) -> str:
+    def _region(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("cloud") == "gcp":
+            if value not in gcp_machines.REGION_ZONES:
+                raise ValueError(f"'{value}' is not a GCP region with GKE, e.g. us-central1 or europe-west4")
+            return value
         if value not in AWS_REGIONS:
             raise ValueError(f"'{value}' is not an AWS region with EKS, e.g. us-west-2 or eu-central-1")
         return value
@@ -257,10 +286,11 @@ class TeamConfig(_Model):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _version(cls, value: str) -> str:
+    def _version(cls, value: str, info: ValidationInfo) -> str:
         if value not in SUPPORTED_KUBERNETES_VERSIONS:
+            service = "GKE" if info.data.get("cloud") == "gcp" else "EKS"
             raise ValueError(
-                f"'{value}' is not a supported EKS version; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+                f"'{value}' is not a supported {service} version; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
             )
         return value
 
@@ -278,6 +308,24 @@ class TeamConfig(_Model):
         return self.namespace or self.team
 
     @property
+    def system_machine_type(self) -> str:
+        """GCP: the system pool's machine type."""
+        return self.system_node_group.machine_type or DEFAULT_GCP_SYSTEM_MACHINE_TYPE
+
+    @property
+    def gcp_zones(self) -> tuple[str, ...]:
+        """GCP: the zones the nodes run in (configured, or the region's first azCount)."""
+        if self.zones is not None:
+            return tuple(self.zones)
+        return gcp_machines.region_zones(self.region)[: self.az_count]
+
+    @property
+    def labels_for_resources(self) -> dict[str, str]:
+        """GCP: `tags_for_resources` as labels. The owner's email cannot be a label value (no '@' or '.'), so it
+        stays out; the cost center is lowered and its other characters become '_'."""
+        return {key: label_value(value) for key, value in self.tags_for_resources.items() if key != "owner"}
+
+    @property
     def tags_for_resources(self) -> dict[str, str]:
         """The tags every taggable resource carries: the team's own plus the platform's, which win."""
         return {
@@ -288,6 +336,13 @@ class TeamConfig(_Model):
             "managed-by": PROJECT,
         }
 
+
+def label_value(value: str) -> str:
+    """A tag value as a GCP label value: lowercase, [a-z0-9_-] (anything else becomes '_'), at most 63."""
+    return re.sub(r"[^a-z0-9_-]", "_", value.lower())[:63]
+
+
+_ALIASES = {name: (field.alias or name) for name, field in TeamConfig.model_fields.items()}
 
 # --- cross-field rules ---------------------------------------------------------------------------------
 
@@ -332,6 +387,10 @@ def _check_instance_types(key: str, names: list[str], gpu: bool) -> list[instanc
 
 def check_team(team: TeamConfig) -> None:
     """Rules across fields. Raises `_Issue` with the key path of the first violation."""
+    if team.cloud == "gcp":
+        _check_gcp(team)
+    else:
+        _check_aws(team)
     vpc = ipaddress.IPv4Network(team.vpc_cidr)
     service = ipaddress.IPv4Network(team.service_cidr)
     if vpc.overlaps(service):
@@ -358,7 +417,8 @@ def check_team(team: TeamConfig) -> None:
             raise _Issue(key, f"'{value}' overlaps an earlier entry")
         seen.append(network)
 
-    _check_instance_types("teamstack:systemNodeGroup", team.system_node_group.instance_types, gpu=False)
+    if team.cloud == "aws":
+        _check_instance_types("teamstack:systemNodeGroup", team.system_node_group.instance_types, gpu=False)
     system = team.system_node_group
     _check_scaling("teamstack:systemNodeGroup", system.min_size, system.desired_size, system.max_size)
 
@@ -368,13 +428,16 @@ def check_team(team: TeamConfig) -> None:
         if group.name in names or group.name == "system":
             raise _Issue(f"{key}.name", f"'{group.name}' is used twice or reserved ('system'); names must be unique")
         names.add(group.name)
-        parsed = _check_instance_types(key, group.instance_types, gpu=group.kind == "gpu")
-        if any(instance.arch != "x86_64" for instance in parsed):
-            raise _Issue(
-                f"{key}.instanceTypes",
-                "Dask workers run the team's images, which the image pipeline builds for x86_64 only; "
-                "use x86_64 types (e.g. m7i, r7i, g5) in node groups (Graviton is fine in systemNodeGroup)",
-            )
+        if team.cloud == "gcp":
+            _check_gcp_pool(key, group)
+        else:
+            parsed = _check_instance_types(key, group.instance_types, gpu=group.kind == "gpu")
+            if any(instance.arch != "x86_64" for instance in parsed):
+                raise _Issue(
+                    f"{key}.instanceTypes",
+                    "Dask workers run the team's images, which the image pipeline builds for x86_64 only; "
+                    "use x86_64 types (e.g. m7i, r7i, g5) in node groups (Graviton is fine in systemNodeGroup)",
+                )
         _check_scaling(key, group.min_size, group.desired_size, group.max_size)
         if group.kind == "gpu" and group.min_size != 0:
             raise _Issue(
@@ -395,12 +458,171 @@ def check_team(team: TeamConfig) -> None:
             raise _Issue(key, f"is set by the platform; reserved tags: {', '.join(RESERVED_TAG_KEYS)}")
         if not 1 <= len(name) <= 128 or name.lower().startswith("aws:") or len(value) > 256:
             raise _Issue(key, "tag keys are 1-128 characters not starting with 'aws:', values at most 256")
+        if team.cloud == "gcp" and not (_GCP_LABEL_KEY.match(name) and _GCP_LABEL_VALUE.match(value)):
+            raise _Issue(
+                key,
+                "on GCP tags become labels: keys start with a lowercase letter, keys and values are at most 63 "
+                "lowercase letters, digits, '_' and '-'",
+            )
+
+
+# GCP-only keys, by their key path and whether the team set them; an AWS stack refuses them.
+def _gcp_only_keys(team: TeamConfig) -> list[str]:
+    keys = [
+        f"teamstack:{_ALIASES[name]}"
+        for name in ("zones", "cluster_location", "release_channel", "pod_cidr", "data_scientist_members")
+        if name in team.model_fields_set
+    ]
+    if "machine_type" in team.system_node_group.model_fields_set:
+        keys.append("teamstack:systemNodeGroup.machineType")
+    for i, group in enumerate(team.node_groups):
+        for name, alias in (("machine_type", "machineType"), ("gpu_type", "gpuType"), ("gpu_count", "gpuCount")):
+            if name in group.model_fields_set:
+                keys.append(f"teamstack:nodeGroups[{i}].{alias}")
+    if "billing_account" in team.budget.model_fields_set:
+        keys.append("teamstack:budget.billingAccount")
+    return keys
+
+
+def _check_aws(team: TeamConfig) -> None:
+    for key in _gcp_only_keys(team):
+        raise _Issue(key, "is a GCP setting; this stack's teamstack:cloud is aws")
+    for field, values in (("admins", team.admins), ("dataScientistPrincipals", team.data_scientist_principals)):
+        for i, value in enumerate(values):
+            try:
+                _principal(value)
+            except ValueError as error:
+                raise _Issue(f"teamstack:{field}[{i}]", str(error)) from None
+    if "data_scientist_principals" not in team.model_fields_set:
+        raise _Issue("teamstack:dataScientistPrincipals", "required key is missing")
+    if not team.data_scientist_principals:
+        raise _Issue("teamstack:dataScientistPrincipals", "List should have at least 1 item after validation, not 0")
+    for i, group in enumerate(team.node_groups):
+        if "instance_types" not in group.model_fields_set:
+            raise _Issue(f"teamstack:nodeGroups[{i}].instanceTypes", "required key is missing")
+        if not group.instance_types:
+            raise _Issue(
+                f"teamstack:nodeGroups[{i}].instanceTypes", "List should have at least 1 item after validation, not 0"
+            )
+
+
+def _check_gcp_member(key: str, value: str) -> None:
+    if not _GCP_MEMBER.match(value):
+        raise _Issue(
+            key,
+            f"'{value}' is not a GCP IAM member of a person or group (group:<email>, user:<email> or "
+            "serviceAccount:<email>)",
+        )
+
+
+def _check_gcp(team: TeamConfig) -> None:
+    """The GCP-only settings: project, zones, ranges, members, billing; AWS-only ones refused."""
+    if team.data_scientist_principals:
+        raise _Issue(
+            "teamstack:dataScientistPrincipals",
+            "is an AWS setting; a GCP stack lists its people in dataScientistMembers (group:<email>, user:<email>)",
+        )
+    if team.project is None:
+        raise _Issue("gcp:project", "required key is missing")
+    if not _GCP_PROJECT_ID.match(team.project) or "google" in team.project:
+        raise _Issue(
+            "gcp:project",
+            f"'{team.project}' is not a GCP project id: 6-30 lowercase letters, digits and '-', starting with a "
+            "letter, not ending with '-', without 'google'",
+        )
+    if team.nat_mode == "per-az":
+        raise _Issue(
+            "teamstack:natMode", "Cloud NAT is regional and spans every zone; on GCP use single or none, got 'per-az'"
+        )
+    available = gcp_machines.region_zones(team.region)
+    if team.zones is not None:
+        if not 1 <= len(team.zones) <= len(available):
+            raise _Issue("teamstack:zones", f"list 1 to {len(available)} zones of {team.region}")
+        for i, zone in enumerate(team.zones):
+            if zone not in available:
+                raise _Issue(
+                    f"teamstack:zones[{i}]", f"'{zone}' is not a zone of {team.region}; zones: {', '.join(available)}"
+                )
+            if zone in team.zones[:i]:
+                raise _Issue(f"teamstack:zones[{i}]", f"'{zone}' is listed twice")
+    elif team.az_count > len(available):
+        raise _Issue("teamstack:azCount", f"{team.region} has {len(available)} zones, {team.az_count} requested")
+    if team.pod_cidr is None:
+        raise _Issue("teamstack:podCidr", "required key is missing")
+    try:
+        pods = _cidr(team.pod_cidr)
+    except ValueError as error:
+        raise _Issue("teamstack:podCidr", str(error)) from None
+    if not (12 <= pods.prefixlen <= 21 and any(pods.subnet_of(r) for r in _PRIVATE_RANGES)):
+        raise _Issue(
+            "teamstack:podCidr",
+            f"'{pods}' must be a /12 to /21 inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10",
+        )
+    for other_key, other in (("vpcCidr", team.vpc_cidr), ("serviceCidr", team.service_cidr)):
+        if pods.overlaps(ipaddress.IPv4Network(other)):
+            raise _Issue("teamstack:podCidr", f"{pods} overlaps teamstack:{other_key} {other}; pick a range outside it")
+    for i, member in enumerate(team.admins):
+        _check_gcp_member(f"teamstack:admins[{i}]", member)
+    if "data_scientist_members" not in team.model_fields_set:
+        raise _Issue("teamstack:dataScientistMembers", "required key is missing")
+    if not team.data_scientist_members:
+        raise _Issue("teamstack:dataScientistMembers", "list at least one group:<email> or user:<email>")
+    for i, member in enumerate(team.data_scientist_members):
+        _check_gcp_member(f"teamstack:dataScientistMembers[{i}]", member)
+    billing = team.budget.billing_account
+    if billing is None:
+        raise _Issue("teamstack:budget.billingAccount", "required key is missing (the Cloud Billing account id)")
+    if not _GCP_BILLING_ACCOUNT.match(billing):
+        raise _Issue(
+            "teamstack:budget.billingAccount", f"'{billing}' is not a billing account id (XXXXXX-XXXXXX-XXXXXX, hex)"
+        )
+    system = team.system_node_group
+    if "instance_types" in system.model_fields_set:
+        raise _Issue("teamstack:systemNodeGroup.instanceTypes", "is an AWS setting; GCP pools take machineType")
+    try:
+        gcp_machines.check_cpu_machine(team.system_machine_type)
+    except gcp_machines.MachineTypeError as error:
+        raise _Issue("teamstack:systemNodeGroup.machineType", str(error)) from None
+
+
+def _check_gcp_pool(key: str, group: NodeGroupConfig) -> None:
+    if "instance_types" in group.model_fields_set:
+        raise _Issue(f"{key}.instanceTypes", "is an AWS setting; a GCP pool takes one machineType")
+    if group.machine_type is None:
+        raise _Issue(f"{key}.machineType", "required key is missing")
+    try:
+        if group.kind == "gpu":
+            gcp_machines.check_gpu_pool(group.machine_type, group.gpu_type, group.gpu_count)
+            return
+        parsed = gcp_machines.check_cpu_machine(group.machine_type)
+    except gcp_machines.MachineTypeError as error:
+        raise _Issue(f"{key}.{error.field}", str(error)) from None
+    if group.gpu_type is not None or group.gpu_count is not None:
+        field = "gpuType" if group.gpu_type is not None else "gpuCount"
+        raise _Issue(f"{key}.{field}", "a cpu pool has no GPUs; put GPUs in a group with kind: gpu")
+    if parsed.arch != "x86_64":
+        raise _Issue(
+            f"{key}.machineType",
+            "Dask workers run the team's images, which the image pipeline builds for x86_64 only; "
+            f"use x86_64 types (e.g. n2, c3, g2) in node groups, not {group.machine_type}",
+        )
 
 
 # --- loading ---------------------------------------------------------------------------------------------
 
-# Provider keys the model reads, by field name.
-_PROVIDER_KEYS = {"region": "aws:region"}
+# Provider keys the model reads, by cloud and field name; the first map is the default cloud's.
+_PROVIDER_KEYS_BY_CLOUD = {
+    "aws": {"region": "aws:region"},
+    "gcp": {"region": "gcp:region", "project": "gcp:project"},
+}
+_PROVIDER_KEYS = _PROVIDER_KEYS_BY_CLOUD["aws"]
+# Fields only a provider key sets, on any cloud: never a teamstack: key.
+_PROVIDER_FIELDS = frozenset(name for keys in _PROVIDER_KEYS_BY_CLOUD.values() for name in keys)
+
+
+def _provider_keys(values: Mapping[str, str]) -> dict[str, str]:
+    """The provider keys of the stack's cloud (teamstack:cloud; an unknown cloud is reported by the model)."""
+    return _PROVIDER_KEYS_BY_CLOUD.get(values.get(f"{PROJECT}:cloud", "aws"), _PROVIDER_KEYS)
 
 
 def _field_is_text(annotation: Any) -> bool:
@@ -416,7 +638,7 @@ def _decode(values: Mapping[str, str], file: str) -> dict[str, Any]:
     """The engine's flat string map -> the model's input: project keys unprefixed, JSON decoded per field."""
     data: dict[str, Any] = {}
     prefix = f"{PROJECT}:"
-    for field_name, key in _PROVIDER_KEYS.items():
+    for field_name, key in _provider_keys(values).items():
         if key in values:
             data[field_name] = values[key]
     fields_by_alias = {(f.alias or n): f for n, f in TeamConfig.model_fields.items()}
@@ -425,8 +647,8 @@ def _decode(values: Mapping[str, str], file: str) -> dict[str, Any]:
             continue
         name = key[len(prefix) :]
         field = fields_by_alias.get(name)
-        if field is None or name in _PROVIDER_KEYS:
-            allowed = ", ".join(sorted(a for a in fields_by_alias if a not in _PROVIDER_KEYS))
+        if field is None or name in _PROVIDER_FIELDS:
+            allowed = ", ".join(sorted(a for a in fields_by_alias if a not in _PROVIDER_FIELDS))
             raise ConfigError(file, key, f"unknown key; allowed {PROJECT}: keys are {allowed}")
         if _field_is_text(field.annotation):
             data[name] = raw
@@ -438,9 +660,9 @@ def _decode(values: Mapping[str, str], file: str) -> dict[str, Any]:
     return data
 
 
-def _key_path(loc: tuple[int | str, ...]) -> str:
+def _key_path(loc: tuple[int | str, ...], provider_keys: Mapping[str, str] = _PROVIDER_KEYS) -> str:
     head, *rest = loc
-    key = _PROVIDER_KEYS.get(str(head), f"{PROJECT}:{head}")
+    key = provider_keys.get(str(head), f"{PROJECT}:{head}")
     for part in rest:
         key += f"[{part}]" if isinstance(part, int) else f".{part}"
     return key
@@ -492,7 +714,7 @@ def load_team(values: Mapping[str, str], stack: str) -> TeamConfig:
     except ValidationError as errors:
         # An unknown key first: a misspelt key also makes the intended one "missing", which hides the typo.
         first = min(errors.errors(), key=lambda error: error["type"] != "extra_forbidden")
-        raise ConfigError(file, _key_path(tuple(first["loc"])), _reason(first)) from None
+        raise ConfigError(file, _key_path(tuple(first["loc"]), _provider_keys(values)), _reason(first)) from None
     try:
         check_team(team)
     except _Issue as issue:

@@ -70,3 +70,20 @@ def gcp_bucket_name(team: str, purpose: str, project: str) -> str:
 def gcp_manifest_url(team: str, project: str) -> str:
     """The gs:// URL of a GCP team's manifest; a client finds it from the team name and the project."""
     return f"gs://{gcp_bucket_name(team, 'envs', project)}/{GCP_MANIFEST_OBJECT}"
+
+
+_GCP_SERVICE_ACCOUNT_ID_MAX = 30
+
+
+def gcp_service_account_id(team: str, purpose: str) -> str:
+    """A Google service account id (6-30 characters): <team>-<purpose>, or <team>-<6 hex of the purpose's
+    sha256> when that would pass 30 characters (teams are at most 20), so accounts stay distinct and stable."""
+    name = f"{team}-{purpose}"
+    if len(name) <= _GCP_SERVICE_ACCOUNT_ID_MAX:
+        return name
+    return f"{team}-{hashlib.sha256(purpose.encode()).hexdigest()[:6]}"
+
+
+def gcp_repository_id(team: str) -> str:
+    """The team's Artifact Registry repository (ids allow no '/', unlike ECR's `<team>/dask`)."""
+    return f"{team}-dask"

@@ -13,6 +13,16 @@ from teamstack.stackfiles import load_project, stack_config
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = load_project(ROOT).stacks()
 
+
+def cloud_of(stack: str) -> str:
+    """The cloud a stack file says it runs on (`teamstack:cloud`, default aws), read from the file itself."""
+    return str(stack_config(load_project(ROOT), stack).get("teamstack:cloud", "aws"))
+
+
+# Per-cloud tests override the `stack` fixture with one of these (tests/test_stack_plan.py, test_gcp_stack_plan.py).
+AWS_STACKS = [s for s in STACKS if cloud_of(s) == "aws"]
+GCP_STACKS = [s for s in STACKS if cloud_of(s) == "gcp"]
+
 _plans: dict[str, Plan] = {}
 
 

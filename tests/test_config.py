@@ -414,7 +414,7 @@ CORPUS = [
     Case("region-unknown", "aws:region", "'us-west-9' is not an AWS region", set_(("aws:region",), "us-west-9")),
     Case("team-missing", "teamstack:team", "required key is missing", drop(("teamstack:team",))),
     Case("budget-missing", "teamstack:budget", "required key is missing", drop(("teamstack:budget",))),
-    Case("cloud-other", "teamstack:cloud", "Input should be 'aws'", set_(("teamstack:cloud",), "gcp")),
+    Case("cloud-other", "teamstack:cloud", "Input should be 'aws' or 'gcp'", set_(("teamstack:cloud",), "azure")),
     # people and money
     Case(
         "owner-not-email",

@@ -1,7 +1,7 @@
-"""Properties of every shipped stack's offline plan: the real program, run under the provider mocks.
+"""Properties of every shipped AWS stack's offline plan: the real program, run under the provider mocks.
 
 Each test reads the resources as the engine would receive them (type token, camelCase inputs, options), so
-what is asserted here is what `pulumi up` would ask AWS for.
+what is asserted here is what `pulumi up` would ask AWS for. GCP stacks: tests/test_gcp_stack_plan.py.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ import ipaddress
 import json
 from typing import Any
 
+import pytest
+from conftest import AWS_STACKS
+
 from components.aws.network import interface_endpoints
 from teamstack import naming
 from teamstack.config import TeamConfig
@@ -21,6 +24,12 @@ from teamstack.plan.runner import Plan, PlannedResource
 
 OPEN_WORLD = {"0.0.0.0/0", "::/0"}
 REQUIRED_TAGS = ("team", "cost-center", "managed-by", "owner")
+
+
+@pytest.fixture(params=AWS_STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    """Every AWS stack file in stacks/ (overrides the conftest fixture for the `plan` and `team` fixtures)."""
+    return str(request.param)
 
 
 def only(plan: Plan, type_token: str, name_part: str = "") -> PlannedResource:

@@ -26,6 +26,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from teamstack.config import ConfigError, TeamConfig, load_team
 from teamstack.plan.dispatch import PlanMocks
+from teamstack.plan.gcp_mocks import GcpMocks
 from teamstack.plan.mocks import AwsMocks
 from teamstack.stackfiles import load_project, stack_config
 
@@ -93,6 +94,8 @@ def _plain(value: Any, root: Path) -> Any:
         path = Path(value.path)
         shown = path.relative_to(root) if path.is_absolute() and path.is_relative_to(root) else path
         return {"archive" if isinstance(value, pulumi.FileArchive) else "asset": str(shown)}
+    if isinstance(value, pulumi.StringAsset):
+        return {"asset": "text", "text": value.text}  # an object's content, e.g. a GCP team manifest
     if isinstance(value, pulumi.Asset | pulumi.Archive):
         return {"asset": type(value).__name__}
     if isinstance(value, pulumi.Resource):
@@ -148,6 +151,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 def plan_mocks(team: TeamConfig) -> PlanMocks:
     """The mocks of every provider package the team's program uses, keyed by package name."""
+    if team.cloud == "gcp":
+        assert team.project is not None  # check_team requires gcp:project on GCP
+        return PlanMocks({"gcp": GcpMocks(team.project, team.region)})
     return PlanMocks({"aws": AwsMocks(team.region)})
 
 

@@ -1,0 +1,85 @@
+"""The team's Artifact Registry Docker repository: immutable tags (tags are content hashes), the team key,
+and cleanup policies (untagged images expire, the newest N versions are always kept)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+TAGGED_MIN_AGE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class RegistryArgs:
+    repository_id: str
+    project: str
+    region: str
+    kms_key_id: pulumi.Input[str]
+    keep_last_images: int
+    untagged_expiry_days: int
+    labels: Mapping[str, str]
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class Registry(pulumi.ComponentResource):
+    def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("teamstack:gcp:Registry", name, None, opts)
+        self.repository = gcp.artifactregistry.Repository(
+            f"{name}-repository",
+            project=args.project,
+            location=args.region,
+            repository_id=args.repository_id,
+            format="DOCKER",
+            description="teamstack: the team's Dask images, tagged by environment content hash",
+            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=True),
+            kms_key_name=args.kms_key_id,
+            cleanup_policy_dry_run=False,
+            cleanup_policies=[
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="delete-untagged",
+                    action="DELETE",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
+                        tag_state="UNTAGGED", older_than=f"{args.untagged_expiry_days * 86400}s"
+                    ),
+                ),
+                # Tagged images a month old go too, except the newest keepLastImages, which the KEEP policy
+                # below protects (KEEP wins over DELETE), as the ECR lifecycle keeps the last N.
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="delete-old-tagged",
+                    action="DELETE",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
+                        tag_state="TAGGED", older_than=f"{TAGGED_MIN_AGE_DAYS * 86400}s"
+                    ),
+                ),
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="keep-newest",
+                    action="KEEP",
+                    most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
+                        keep_count=args.keep_last_images
+                    ),
+                ),
+            ],
+            labels=dict(args.labels),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        # <region>-docker.pkg.dev/<project>/<repository>: what images are pushed to and pulled from.
+        self.url: pulumi.Output[str] = pulumi.Output.concat(
+            args.region, "-docker.pkg.dev/", args.project, "/", self.repository.repository_id
+        )
+        self.register_outputs({"url": self.url})
+
+    def grant(self, name: str, role: str, members: Sequence[pulumi.Input[str]]) -> None:
+        """Repository-level role bindings (never project-level)."""
+        for i, member in enumerate(members):
+            gcp.artifactregistry.RepositoryIamMember(
+                f"{name}-{i}",
+                project=self.repository.project,
+                location=self.repository.location,
+                repository=self.repository.name,
+                role=role,
+                member=member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )

@@ -1,0 +1,354 @@
+"""One team's stack on Google Cloud: the components of this package, composed, plus the team manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.gcp.buckets import USAGE_LOG_WRITER, SecureBucket, SecureBucketArgs
+from components.gcp.budget import TeamBudget, TeamBudgetArgs
+from components.gcp.cluster import Cluster, ClusterArgs, NodePoolSpec, node_pool_specs
+from components.gcp.iam import TeamIdentities, TeamIdentitiesArgs
+from components.gcp.kms import TeamKey, TeamKeyArgs
+from components.gcp.network import Network, NetworkArgs
+from components.gcp.pipeline import ImagePipeline, ImagePipelineArgs
+from components.gcp.registry import Registry, RegistryArgs
+from teamstack import naming
+from teamstack.config import TeamConfig
+from teamstack.envhash import SPEC_PREFIX
+from teamstack.manifest import TeamManifest
+
+# The build's logs: Cloud Logging, log name `cloudbuild` of the project (options.logging CLOUD_LOGGING_ONLY).
+BUILD_LOG = "projects/{project}/logs/cloudbuild"
+_K8S_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule", "NO_EXECUTE": "NoExecute"}
+
+
+@dataclass(frozen=True)
+class GcpEnvironment:
+    """What the program looked up before creating anything."""
+
+    project: str
+    project_number: str
+    zones: tuple[str, ...]
+
+
+class GcpTeamStack(pulumi.ComponentResource):
+    """Network, GKE, node pools, service accounts, registry, image pipeline, catalog, budget and the manifest."""
+
+    def __init__(
+        self,
+        name: str,
+        team: TeamConfig,
+        env: GcpEnvironment,
+        recipe_dir: Path,
+        recipe_hash: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("teamstack:gcp:TeamStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = team.labels_for_resources
+        project, region = env.project, team.region
+        cluster_name = naming.cluster_name(team.team)
+        namespace = team.team_namespace
+        location = region if team.cluster_location == "regional" else env.zones[0]
+
+        people = TeamIdentities(
+            f"{name}-identities",
+            TeamIdentitiesArgs(team.team, project, namespace, team.admins, team.data_scientist_members),
+            child,
+        )
+        key = TeamKey(f"{name}-kms", TeamKeyArgs(project, region, env.project_number, labels), child)
+        # CMEK users (GCS, Artifact Registry, GKE, disks) must be able to use the key before they are created.
+        key_ready = key.after_grants()
+        scientists = list(team.data_scientist_members)
+
+        # Usage logs of every team bucket (who read/wrote what), kept like the data they describe.
+        access_logs_name = naming.gcp_bucket_name(team.team, "access-logs", project)
+        access_logs = SecureBucket(
+            f"{name}-access-logs",
+            SecureBucketArgs(
+                bucket_name=access_logs_name,
+                project=project,
+                region=region,
+                kms_key_id=key.id,
+                labels=labels,
+                noncurrent_version_days=30,
+                depends_on=key_ready,
+            ),
+            child,
+        )
+        log_writer = access_logs.grant(f"{name}-access-logs-writer", "roles/storage.objectCreator", [USAGE_LOG_WRITER])
+        logged = [*key_ready, *log_writer]
+
+        catalog = [
+            SecureBucket(
+                f"{name}-catalog-{bucket.name}",
+                SecureBucketArgs(
+                    bucket_name=naming.gcp_bucket_name(team.team, bucket.name, project),
+                    project=project,
+                    region=region,
+                    kms_key_id=key.id,
+                    labels={**labels, "teamstack-catalog": bucket.name},
+                    noncurrent_version_days=bucket.noncurrent_version_days,
+                    access_log_bucket=access_logs.name,
+                    depends_on=logged,
+                ),
+                child,
+            )
+            for bucket in team.catalog_buckets
+        ]
+        for cfg, bucket in zip(team.catalog_buckets, catalog, strict=True):
+            prefix = f"{name}-catalog-{cfg.name}"
+            bucket.grant(f"{prefix}-scheduler-reads", "roles/storage.objectViewer", [people.dask_scheduler.member])
+            bucket.grant(f"{prefix}-worker-writes", "roles/storage.objectUser", [people.dask_worker.member])
+            bucket.grant(f"{prefix}-scientists-write", "roles/storage.objectUser", scientists)
+
+        build_bucket_name = naming.gcp_bucket_name(team.team, "envs", project)
+        build_bucket = SecureBucket(
+            f"{name}-envs",
+            SecureBucketArgs(
+                bucket_name=build_bucket_name,
+                project=project,
+                region=region,
+                kms_key_id=key.id,
+                labels=labels,
+                noncurrent_version_days=30,
+                # Specs are reproducible from clients, so the bucket is not retained; `force_destroy` stays off, so
+                # `pulumi destroy` still refuses to delete it while it holds objects.
+                keep_on_destroy=False,
+                access_log_bucket=access_logs.name,
+                depends_on=logged,
+            ),
+            child,
+        )
+        # Data scientists read the manifest and specs, and may add specs (create only, under specs/).
+        build_bucket.grant(f"{name}-envs-scientists-read", "roles/storage.objectViewer", scientists)
+        build_bucket.grant(
+            f"{name}-envs-scientists-submit-specs",
+            "roles/storage.objectCreator",
+            scientists,
+            gcp.storage.BucketIAMMemberConditionArgs(
+                title="specs-only",
+                description="Only environment specs, under specs/",
+                expression=f'resource.name.startsWith("projects/_/buckets/{build_bucket_name}/objects/{SPEC_PREFIX}")',
+            ),
+        )
+        build_bucket.grant(f"{name}-envs-builder-reads", "roles/storage.objectViewer", [people.image_builder.member])
+
+        registry = Registry(
+            f"{name}-registry",
+            RegistryArgs(
+                naming.gcp_repository_id(team.team),
+                project,
+                region,
+                key.id,
+                team.registry.keep_last_images,
+                team.registry.untagged_expiry_days,
+                labels,
+                depends_on=key_ready,
+            ),
+            child,
+        )
+        registry.grant(
+            f"{name}-registry-builder-writes", "roles/artifactregistry.writer", [people.image_builder.member]
+        )
+        registry.grant(
+            f"{name}-registry-readers",
+            "roles/artifactregistry.reader",
+            [people.node.member, people.dask_scheduler.member, people.dask_worker.member, *scientists],
+        )
+
+        network = Network(
+            f"{name}-net",
+            NetworkArgs(project, region, team.vpc_cidr, str(team.pod_cidr), team.service_cidr, team.nat_mode,
+                        people.node.email),
+            child,
+        )  # fmt: skip
+        specs = node_pool_specs(team)
+        cluster = Cluster(
+            f"{name}-cluster",
+            ClusterArgs(
+                team=team.team,
+                cluster_name=cluster_name,
+                project=project,
+                region=region,
+                location=location,
+                zones=env.zones,
+                network=network.network.id,
+                subnetwork=network.subnetwork.id,
+                kubernetes_version=team.kubernetes_version,
+                release_channel=team.release_channel,
+                api_access_cidrs=team.api_access_cidrs,
+                kms_key_id=key.id,
+                node_service_account=people.node.email,
+                labels=labels,
+                pools=specs,
+                depends_on=key_ready,
+            ),
+            child,
+        )
+        pipeline = ImagePipeline(
+            f"{name}-images",
+            ImagePipelineArgs(
+                team=team.team,
+                project=project,
+                region=region,
+                project_number=env.project_number,
+                bucket_name=build_bucket.name,
+                recipe_dir=recipe_dir,
+                recipe_hash=recipe_hash,
+                repository_url=registry.url,
+                builder_service_account=people.image_builder.id,
+                labels=labels,
+            ),
+            child,
+        )
+        assert team.budget.billing_account is not None  # check_team requires it on GCP
+        TeamBudget(
+            f"{name}-budget",
+            TeamBudgetArgs(
+                team.team,
+                project,
+                env.project_number,
+                team.budget.billing_account,
+                team.budget.monthly_limit_usd,
+                team.budget.alert_emails,
+                team.budget.actual_alert_percent,
+                labels,
+            ),
+            child,
+        )
+
+        pools = [(spec, cluster.pools[spec.name]) for spec in specs]
+        manifest = pulumi.Output.all(
+            network=network.network.name,
+            subnetwork=network.subnetwork.name,
+            cluster_name=cluster.name,
+            endpoint=cluster.endpoint,
+            ca=cluster.certificate_authority,
+            pool_names=pulumi.Output.all(*[pool.name for _, pool in pools]),
+            repository=registry.url,
+            trigger=pipeline.trigger_name,
+            buckets=pulumi.Output.all(*[b.name for b in catalog]),
+            build_bucket=build_bucket.name,
+            node=people.node.email,
+            scheduler=people.dask_scheduler.email,
+            worker=people.dask_worker.email,
+            builder=people.image_builder.email,
+        ).apply(lambda v: self._manifest(team, env, pools, recipe_hash, v).to_json())
+        manifest_object = gcp.storage.BucketObject(
+            f"{name}-manifest",
+            bucket=build_bucket.name,
+            name=naming.GCP_MANIFEST_OBJECT,
+            # Not `content`, which the provider marks secret: clients and reviewers must be able to read it.
+            source=manifest.apply(pulumi.StringAsset),
+            content_type="application/json",
+            # Clients re-read it after every `pulumi up`; no stale copies in caches.
+            cache_control="no-cache",
+            opts=child,
+        )
+
+        self.outputs: dict[str, Any] = {
+            "cloud": "gcp",
+            "team": team.team,
+            "region": region,
+            "projectId": project,
+            "projectNumber": env.project_number,
+            "zones": list(env.zones),
+            "network": network.network.name,
+            "subnetwork": network.subnetwork.name,
+            "clusterName": cluster.name,
+            "clusterLocation": location,
+            "clusterEndpoint": cluster.endpoint,
+            "kubernetesVersion": team.kubernetes_version,
+            "releaseChannel": team.release_channel.upper(),
+            "namespace": namespace,
+            "nodePools": {spec.name: pool.name for spec, pool in pools},
+            "serviceAccounts": {
+                "node": people.node.email,
+                "daskScheduler": people.dask_scheduler.email,
+                "daskWorker": people.dask_worker.email,
+                "imageBuilder": people.image_builder.email,
+            },
+            "registryUri": registry.url,
+            "buildBucket": build_bucket.name,
+            "accessLogBucket": access_logs.name,
+            "buildTrigger": pipeline.trigger_name,
+            "buildTopic": pipeline.topic.id,
+            "catalogBuckets": {cfg.name: b.name for cfg, b in zip(team.catalog_buckets, catalog, strict=True)},
+            "kmsKeyId": key.id,
+            "manifestUrl": pulumi.Output.concat("gs://", manifest_object.bucket, "/", manifest_object.name),
+            "manifest": pulumi.Output.json_loads(manifest),
+        }
+        self.register_outputs(self.outputs)
+
+    @staticmethod
+    def _manifest(
+        team: TeamConfig,
+        env: GcpEnvironment,
+        pools: list[tuple[NodePoolSpec, gcp.container.NodePool]],
+        recipe_hash: str,
+        v: dict[str, Any],
+    ) -> TeamManifest:
+        return TeamManifest.model_validate(
+            {
+                "team": team.team,
+                "cloud": "gcp",
+                "region": team.region,
+                "account": env.project,
+                "costCenter": team.cost_center,
+                "owner": team.owner,
+                "network": {"network": v["network"], "subnetwork": v["subnetwork"], "zones": list(env.zones)},
+                "cluster": {
+                    "name": v["cluster_name"],
+                    "endpoint": f"https://{v['endpoint']}",
+                    "certificateAuthority": v["ca"],
+                    "kubernetesVersion": team.kubernetes_version,
+                    "namespace": team.team_namespace,
+                },
+                "nodeGroups": [
+                    {
+                        "name": spec.name,
+                        "kind": spec.kind,
+                        "nodeGroupName": pool_name,
+                        "instanceTypes": [spec.machine_type],
+                        "minSize": spec.min_nodes,
+                        "maxSize": spec.max_nodes,
+                        "capacity": "spot" if spec.spot else "on-demand",
+                        "gpusPerNode": spec.gpus_per_node,
+                        "labels": dict(spec.labels),
+                        "taints": [{"key": k, "value": val, "effect": _K8S_EFFECTS[e]} for k, val, e in spec.taints],
+                    }
+                    for (spec, _), pool_name in zip(pools, v["pool_names"], strict=True)
+                ],
+                "registry": {"repositoryUri": v["repository"]},
+                "build": {
+                    "bucket": v["build_bucket"],
+                    "specPrefix": SPEC_PREFIX,
+                    "project": v["trigger"],
+                    "recipeHash": recipe_hash,
+                    "logGroup": BUILD_LOG.format(project=env.project),
+                },
+                "catalog": [
+                    {"name": cfg.name, "bucket": bucket, "url": f"gs://{bucket}", "description": cfg.description}
+                    for cfg, bucket in zip(team.catalog_buckets, v["buckets"], strict=True)
+                ],
+                "identity": {
+                    "daskSchedulerServiceAccount": naming.DASK_SCHEDULER_SERVICE_ACCOUNT,
+                    "daskWorkerServiceAccount": naming.DASK_WORKER_SERVICE_ACCOUNT,
+                    "daskSchedulerGsa": v["scheduler"],
+                    "daskWorkerGsa": v["worker"],
+                    "imageBuilderGsa": v["builder"],
+                    "nodeGsa": v["node"],
+                    "dataScientistMembers": list(team.data_scientist_members),
+                },
+                "tags": team.labels_for_resources,
+            }
+        )
+
+
+__all__ = ["GcpEnvironment", "GcpTeamStack"]
