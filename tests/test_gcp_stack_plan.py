@@ -18,14 +18,16 @@ from components.gcp.iam import PRIMITIVE_ROLES
 from components.gcp.kms import service_agents
 from components.gcp.pipeline import SPEC_KEY_PATTERN
 from teamstack import gcp_machines, naming
-from teamstack.config import TeamConfig
+from teamstack.config import TeamConfig, load_team
 from teamstack.envhash import image_tag, spec_key
 from teamstack.manifest import GcpIdentity, GcpNetwork, TeamManifest
 from teamstack.plan.gcp_mocks import project_number
-from teamstack.plan.runner import Plan, PlannedResource
+from teamstack.plan.runner import Plan, PlannedResource, plan_stack
+from teamstack.stackfiles import load_project, stack_config
 
 OPEN_WORLD = {"0.0.0.0/0", "::/0"}
 REQUIRED_LABELS = ("team", "cost-center", "managed-by")
+GCP_BASE = "ml-geo"
 # Every labelable type the stacks create, and the input that holds its labels.
 LABELS_INPUT = {
     "gcp:container/cluster:Cluster": "resourceLabels",
@@ -530,3 +532,49 @@ def test_plan_hides_nothing_a_reviewer_needs(plan: Plan) -> None:
     # No secrets in a team stack: anything shown as [secret] would be unreviewable in the JSON plan.
     assert "[secret]" not in json.dumps(plan.to_json())
     assert [r.urn for r in plan.resources] == sorted(r.urn for r in plan.resources)
+
+
+# --- the other modes, on a variant of the shipped stack ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def zonal_private_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, TeamConfig]:
+    """ml-geo as a zonal cluster over two zones, without NAT and with a private endpoint only."""
+    root = tmp_path_factory.mktemp("zonal")
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (root / name).write_bytes((ROOT / name).read_bytes())
+    for name in ("components", "teamstack", "images"):
+        (root / name).symlink_to(ROOT / name)
+    (root / "stacks").mkdir()
+    document = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{GCP_BASE}.yaml").read_text(encoding="utf-8"))
+    config = document["config"]
+    config.update(
+        {
+            "teamstack:clusterLocation": "zonal",
+            "teamstack:zones": ["europe-west4-b", "europe-west4-c"],
+            "teamstack:natMode": "none",
+            "teamstack:apiAccessCidrs": [],
+            "teamstack:releaseChannel": "stable",
+        }
+    )
+    (root / "stacks" / f"Pulumi.{GCP_BASE}.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    team = load_team(stack_config(load_project(root), GCP_BASE), GCP_BASE)
+    return plan_stack(root, GCP_BASE), team
+
+
+def test_zonal_cluster_without_nat_and_private_endpoint_only(
+    zonal_private_plan: tuple[Plan, TeamConfig],
+) -> None:
+    plan, team = zonal_private_plan
+    cluster = only(plan, "gcp:container/cluster:Cluster").inputs
+    assert cluster["location"] == "europe-west4-b" and cluster["nodeLocations"] == ["europe-west4-b", "europe-west4-c"]
+    assert cluster["releaseChannel"] == {"channel": "STABLE"}
+    assert cluster["privateClusterConfig"]["enablePrivateEndpoint"] is True
+    assert cluster["masterAuthorizedNetworksConfig"].get("cidrBlocks", []) == []
+    assert not plan.of_type("gcp:compute/router:Router") and not plan.of_type("gcp:compute/routerNat:RouterNat")
+    # Without NAT, nodes still reach Google APIs (registry, buckets, KMS) privately.
+    assert only(plan, "gcp:compute/subnetwork:Subnetwork").inputs["privateIpGoogleAccess"] is True
+    for pool in plan.of_type("gcp:container/nodePool:NodePool"):
+        assert pool.inputs["location"] == "europe-west4-b"
+        assert pool.inputs["nodeLocations"] == list(team.gcp_zones)
+    assert plan.outputs["manifest"]["network"]["zones"] == ["europe-west4-b", "europe-west4-c"]
