@@ -50,6 +50,8 @@ def aws_environment(team: TeamConfig) -> AwsEnvironment:
 def gcp_environment(team: TeamConfig) -> GcpEnvironment:
     assert team.project is not None  # check_team requires gcp:project on GCP
     project = gcp.organizations.get_project(project_id=team.project)
+    # Creates the Cloud Storage service agent if the project has none yet; the key and topic grants name it.
+    gcp.storage.get_project_service_account(project=team.project)
     zones = gcp.compute.get_zones(project=team.project, region=team.region, status="UP")
     for i, zone in enumerate(team.gcp_zones):
         if zone not in zones.names:

@@ -114,6 +114,13 @@ def test_bucket_repository_and_iam_member_ids() -> pulumi.Output[Any]:
 
 
 @pulumi.runtime.test
+def test_service_identity_is_the_agent_of_its_api() -> pulumi.Output[Any]:
+    agent = gcp.projects.ServiceIdentity("ar-agent", service="artifactregistry.googleapis.com")
+    expected = f"service-{project_number(PROJECT)}@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+    return agent.email.apply(lambda email: check(email == expected, email))
+
+
+@pulumi.runtime.test
 def test_kms_key_is_under_its_ring() -> pulumi.Output[Any]:
     ring = gcp.kms.KeyRing("ring", location=REGION)
     key = gcp.kms.CryptoKey("key", key_ring=ring.id)
@@ -130,6 +137,9 @@ def test_invokes_answer_for_the_project_and_region() -> None:
         check(project.project_id == PROJECT, str(project.project_id))
         zones = gcp.compute.get_zones(region=REGION, status="UP")
         check(zones.names == [f"{REGION}-a", f"{REGION}-b", f"{REGION}-c"], str(zones.names))
+        gcs = gcp.storage.get_project_service_account(project=PROJECT)
+        expected = f"service-{project_number(PROJECT)}@gs-project-accounts.iam.gserviceaccount.com"
+        check(gcs.email_address == expected and gcs.member == f"serviceAccount:{expected}", gcs.email_address)
 
     program()
 

@@ -198,6 +198,9 @@ def test_key_is_protected_rotated_and_usable_by_exactly_the_service_agents(plan:
     assert {g.inputs["member"] for g in grants} == {f"serviceAccount:{e}" for e in service_agents(number).values()}
     assert {g.inputs["role"] for g in grants} == {"roles/cloudkms.cryptoKeyEncrypterDecrypter"}
     assert {g.inputs["cryptoKeyId"] for g in grants} == {key.id}
+    # Agents Google creates lazily are asked for first, so the grants never name a missing account.
+    (identity,) = plan.of_type("gcp:projects/serviceIdentity:ServiceIdentity")
+    assert identity.inputs["service"] == "artifactregistry.googleapis.com"
 
 
 # --- node pools ------------------------------------------------------------------------------------------

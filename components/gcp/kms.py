@@ -14,6 +14,12 @@ ROTATION_PERIOD = f"{90 * 24 * 3600}s"
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 
 
+# Service agents Google creates only on first use; the stack asks for them (gcp.projects.ServiceIdentity) so the
+# key grants below never name an account that does not exist yet. GCS's own is fetched by the program
+# (gcp.storage.get_project_service_account); GKE's and Compute's exist once their APIs are enabled.
+CREATED_AGENTS = {"artifactregistry": "artifactregistry.googleapis.com"}
+
+
 def service_agents(project_number: str) -> dict[str, str]:
     """The Google-managed service agents that use the team key, by the service they act for."""
     return {
@@ -48,13 +54,21 @@ class TeamKey(pulumi.ComponentResource):
             labels=dict(args.labels),
             opts=keep,
         )
+        identities = {
+            service: gcp.projects.ServiceIdentity(
+                f"{name}-{service}-agent", project=args.project, service=api, opts=pulumi.ResourceOptions(parent=self)
+            )
+            for service, api in CREATED_AGENTS.items()
+        }
         self.agent_grants: list[gcp.kms.CryptoKeyIAMMember] = [
             gcp.kms.CryptoKeyIAMMember(
                 f"{name}-{service}",
                 crypto_key_id=self.key.id,
                 role=ENCRYPTER_DECRYPTER,
                 member=f"serviceAccount:{email}",
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[identities[service]] if service in identities else []
+                ),
             )
             for service, email in service_agents(args.project_number).items()
         ]

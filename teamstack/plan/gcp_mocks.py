@@ -279,6 +279,23 @@ def _channel_id(c: _Ctx) -> str:
     return f"projects/{c.project}/notificationChannels/{c.digits(19)}"
 
 
+# Service agents' domains, by API (gcp.projects.ServiceIdentity).
+_AGENT_DOMAINS = {
+    "artifactregistry.googleapis.com": "gcp-sa-artifactregistry",
+    "container.googleapis.com": "container-engine-robot",
+    "pubsub.googleapis.com": "gcp-sa-pubsub",
+    "cloudbuild.googleapis.com": "gcp-sa-cloudbuild",
+    "storage.googleapis.com": "gs-project-accounts",
+}
+
+
+def _service_identity_outputs(c: _Ctx) -> State:
+    service = c.s("service")
+    domain = _AGENT_DOMAINS.get(service, "gcp-sa-" + service.split(".", 1)[0])
+    email = f"service-{project_number(c.project)}@{domain}.iam.gserviceaccount.com"
+    return {"email": email, "member": f"serviceAccount:{email}"}
+
+
 RULES: Mapping[str, ResourceRule] = {
     "gcp:compute/network:Network": ResourceRule(id=_global("networks"), outputs=_network_outputs),
     "gcp:compute/subnetwork:Subnetwork": ResourceRule(id=_regional("subnetworks"), outputs=_subnetwork_outputs),
@@ -342,6 +359,11 @@ RULES: Mapping[str, ResourceRule] = {
         autoname_maxlen=64,
         outputs=_trigger_outputs,
     ),
+    "gcp:projects/serviceIdentity:ServiceIdentity": ResourceRule(
+        id=lambda c: f"projects/{c.project}/services/{c.s('service')}",
+        autoname=None,
+        outputs=_service_identity_outputs,
+    ),
     "gcp:billing/budget:Budget": ResourceRule(
         id=_budget_id, autoname=None, outputs=lambda c: {"name": c.id}
     ),
@@ -382,6 +404,12 @@ def _get_project(m: GcpMocks, args: dict[str, Any]) -> State:
     }
 
 
+def _get_project_service_account(m: GcpMocks, args: dict[str, Any]) -> State:
+    project = _plain(args.get("project")) or m.project
+    email = f"service-{project_number(project)}@gs-project-accounts.iam.gserviceaccount.com"
+    return {"id": email, "emailAddress": email, "member": f"serviceAccount:{email}", "project": project}
+
+
 def _get_zones(m: GcpMocks, args: dict[str, Any]) -> State:
     region = _plain(args.get("region")) or m.region
     status = _plain(args.get("status"))
@@ -393,6 +421,7 @@ def _get_zones(m: GcpMocks, args: dict[str, Any]) -> State:
 INVOKES: Mapping[str, InvokeFn] = {
     "gcp:organizations/getProject:getProject": _get_project,
     "gcp:compute/getZones:getZones": _get_zones,
+    "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": _get_project_service_account,
 }
 
 
