@@ -17,10 +17,19 @@ import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
-from teamstack import gcp_machines, instances
+from teamstack import gcp_machines, instances, quantity
 from teamstack.layout import MAX_VPC_PREFIX, MAX_ZONES, MIN_VPC_PREFIX
 
 PROJECT = "teamstack"
@@ -212,6 +221,79 @@ class BudgetConfig(_Model):
     billing_account: str | None = None
 
 
+def _quantity(value: str) -> str:
+    quantity.parse(value)  # raises ValueError with the accepted forms
+    return value
+
+
+def _number_as_text(value: Any) -> Any:
+    # `cpu: 64` in YAML arrives as a number; Kubernetes takes the same value as text.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_quantity)]
+Namespace = Annotated[str, AfterValidator(lambda value: _dns_label(value, 40))]
+# pydantic patterns are Rust regexes, where `$` is the very end (no trailing newline slips through).
+_CHART_VERSION = r"^\d+\.\d+\.\d+$"
+
+
+class QuotaConfig(_Model):
+    """What the team namespace may hold at once (a ResourceQuota); one of these per namespace."""
+
+    # Sum of the requests of all pods; limits default to the same totals.
+    cpu: Quantity = "64"
+    memory: Quantity = "256Gi"
+    limits_cpu: Quantity | None = None
+    limits_memory: Quantity | None = None
+    # The team's GPU share: absent = every GPU the GPU node groups can hold at their maxSize.
+    gpus: Annotated[int | None, Field(ge=0, le=10_000)] = None
+    pods: Annotated[int, Field(ge=1, le=100_000)] = 500
+    dask_clusters: Annotated[int, Field(ge=1, le=1000)] = 20
+
+
+class ContainerDefaultsConfig(_Model):
+    """What a container without its own requests/limits gets (a LimitRange), so it still counts fairly."""
+
+    cpu_request: Quantity = "500m"
+    memory_request: Quantity = "2Gi"
+    cpu_limit: Quantity = "2"
+    memory_limit: Quantity = "2Gi"
+
+
+class WorkerConfig(_Model):
+    """A Dask worker pod's size; requests equal limits, so Dask sizes threads and memory from what it has."""
+
+    cpu: Quantity
+    memory: Quantity
+    gpus: Annotated[int, Field(ge=0, le=16)] = 0
+
+
+class ChartVersionsConfig(_Model):
+    """Pinned Helm chart versions; a bump is a reviewed change in Git, never a floating 'latest'."""
+
+    dask_operator: Annotated[str, Field(pattern=_CHART_VERSION)] = "2026.3.0"
+    cluster_autoscaler: Annotated[str, Field(pattern=_CHART_VERSION)] = "9.46.6"
+    nvidia_device_plugin: Annotated[str, Field(pattern=_CHART_VERSION)] = "0.17.1"
+
+
+class KubernetesConfig(_Model):
+    """The Kubernetes layer of a team cluster: quota, defaults, priorities, charts, Dask defaults."""
+
+    quota: QuotaConfig = Field(default_factory=QuotaConfig)
+    container_defaults: ContainerDefaultsConfig = Field(default_factory=ContainerDefaultsConfig)
+    # Batch-priority pods may use at most this share of the quota, so interactive work always finds room.
+    batch_share_percent: Annotated[int, Field(ge=1, le=100)] = 75
+    # Pod Security Admission level enforced on team namespaces; `restricted` is always audited and warned.
+    pod_security: Literal["baseline", "restricted"] = "baseline"
+    worker: WorkerConfig = Field(default_factory=lambda: WorkerConfig(cpu="2", memory="8Gi"))
+    gpu_worker: WorkerConfig = Field(default_factory=lambda: WorkerConfig(cpu="3", memory="12Gi", gpus=1))
+    # A Dask cluster with no work for this long shuts itself down (0: never; not recommended).
+    idle_timeout_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 30
+    charts: ChartVersionsConfig = Field(default_factory=ChartVersionsConfig)
+    # More namespaces of the same shape (own quota of the same size, same service accounts and RBAC).
+    extra_namespaces: Annotated[list[Namespace], Field(max_length=10)] = Field(default_factory=list)
+
+
 class TeamConfig(_Model):
     """Everything one team's stack is built from."""
 
@@ -244,6 +326,7 @@ class TeamConfig(_Model):
     budget: BudgetConfig
     log_retention_days: int = 365
     tags: dict[str, str] = Field(default_factory=dict)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
 
     @field_validator("region")
     @classmethod
@@ -385,12 +468,54 @@ def _check_instance_types(key: str, names: list[str], gpu: bool) -> list[instanc
     return parsed
 
 
+# Namespaces the cluster or the platform itself uses; a team namespace must not be one of them.
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "dask-operator")
+
+
+def _check_kubernetes(team: TeamConfig) -> None:
+    """The Kubernetes layer's settings against each other: what a pod may ask for fits what the quota allows."""
+    k8s, key = team.kubernetes, "teamstack:kubernetes"
+    defaults = k8s.container_defaults
+    for kind in ("cpu", "memory"):
+        request, limit = getattr(defaults, f"{kind}_request"), getattr(defaults, f"{kind}_limit")
+        if quantity.parse(request) > quantity.parse(limit):
+            raise _Issue(f"{key}.containerDefaults.{kind}Request", f"'{request}' is above {kind}Limit ('{limit}')")
+    quota = k8s.quota
+    for kind in ("cpu", "memory"):
+        total, limits = getattr(quota, kind), getattr(quota, f"limits_{kind}")
+        if limits is not None and quantity.parse(limits) < quantity.parse(total):
+            raise _Issue(
+                f"{key}.quota.limits{kind.capitalize()}",
+                f"'{limits}' is below quota.{kind} ('{total}'); a pod's limit is never below its request",
+            )
+    for name, worker in (("worker", k8s.worker), ("gpuWorker", k8s.gpu_worker)):
+        for kind in ("cpu", "memory"):
+            size, total = getattr(worker, kind), getattr(quota, kind)
+            if quantity.parse(size) > quantity.parse(total):
+                raise _Issue(f"{key}.{name}.{kind}", f"'{size}' is above the team quota ({kind}: '{total}')")
+    if k8s.worker.gpus != 0:
+        raise _Issue(f"{key}.worker.gpus", "CPU workers take no GPUs; size GPU workers in gpuWorker")
+    if k8s.gpu_worker.gpus < 1:
+        raise _Issue(f"{key}.gpuWorker.gpus", "a GPU worker takes at least 1 GPU")
+    if quota.gpus is not None and quota.gpus and k8s.gpu_worker.gpus > quota.gpus:
+        raise _Issue(f"{key}.gpuWorker.gpus", f"{k8s.gpu_worker.gpus} is above the team quota (gpus: {quota.gpus})")
+    seen = {team.team_namespace}
+    for i, namespace in enumerate(k8s.extra_namespaces):
+        if namespace in seen or namespace in RESERVED_NAMESPACES:
+            raise _Issue(
+                f"{key}.extraNamespaces[{i}]",
+                f"'{namespace}' is the team namespace, listed twice or reserved ({', '.join(RESERVED_NAMESPACES)})",
+            )
+        seen.add(namespace)
+
+
 def check_team(team: TeamConfig) -> None:
     """Rules across fields. Raises `_Issue` with the key path of the first violation."""
     if team.cloud == "gcp":
         _check_gcp(team)
     else:
         _check_aws(team)
+    _check_kubernetes(team)
     vpc = ipaddress.IPv4Network(team.vpc_cidr)
     service = ipaddress.IPv4Network(team.service_cidr)
     if vpc.overlaps(service):

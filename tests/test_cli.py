@@ -32,7 +32,8 @@ STACKS = load_project(REPO).stacks()
 RESOURCE_KEYS = {"urn", "type", "name", "id", "parent", "custom", "inputs", "options"}
 OPTION_KEYS = {"protect", "retainOnDelete"}
 # `pkg:module:Type`, e.g. aws:ec2/vpc:Vpc or teamstack:aws:TeamStack.
-TYPE_TOKEN = re.compile(r"[a-z][a-z0-9-]*:[A-Za-z0-9_./-]+:[A-Z][A-Za-z0-9]*")
+# Resource types, and explicit providers (the Kubernetes layer's, built from the stack's own cluster).
+TYPE_TOKEN = re.compile(r"[a-z][a-z0-9-]*:[A-Za-z0-9_./-]+:[A-Z][A-Za-z0-9]*|pulumi:providers:[a-z][a-z0-9-]*")
 # Environment that would change what a user sees: forced colour, a debug traceback.
 _SCRUBBED_ENV = ("TEAMSTACK_DEBUG", "FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
 

@@ -135,6 +135,7 @@ NG0 = ("teamstack:nodeGroups", 0)  # the cpu group of the base stack
 NG1 = ("teamstack:nodeGroups", 1)  # its first gpu group
 ARN = "arn:aws:iam::111122223333:role/PlatformAdmins"
 AZ_LINE = "teamstack:azCount: 3"
+K8S = ("teamstack:kubernetes",)
 
 CORPUS = [
     # unknown keys
@@ -516,6 +517,97 @@ CORPUS = [
         "teamstack:catalogBuckets[0].name",
         "must be DNS-safe",
         set_(("teamstack:catalogBuckets", 0, "name"), "Raw"),
+    ),
+    # the Kubernetes layer
+    Case(
+        "k8s-unknown-key",
+        "teamstack:kubernetes.quotas",
+        "unknown key; allowed here: batchSharePercent, charts",
+        set_((*K8S, "quotas"), {"cpu": "8"}),
+    ),
+    Case(
+        "k8s-quota-not-a-quantity",
+        "teamstack:kubernetes.quota.cpu",
+        "'lots' is not a Kubernetes quantity",
+        set_((*K8S, "quota", "cpu"), "lots"),
+    ),
+    Case(
+        "k8s-quota-negative-gpus",
+        "teamstack:kubernetes.quota.gpus",
+        "greater than or equal to 0",
+        set_((*K8S, "quota", "gpus"), -1),
+    ),
+    Case(
+        "k8s-limits-below-requests",
+        "teamstack:kubernetes.quota.limitsMemory",
+        "is below quota.memory ('1440Gi')",
+        set_((*K8S, "quota", "limitsMemory"), "100Gi"),
+    ),
+    Case(
+        "k8s-default-request-above-limit",
+        "teamstack:kubernetes.containerDefaults.cpuRequest",
+        "'4' is above cpuLimit ('2')",
+        set_((*K8S, "containerDefaults"), {"cpuRequest": "4"}),
+    ),
+    Case(
+        "k8s-worker-above-quota",
+        "teamstack:kubernetes.worker.memory",
+        "'2000Gi' is above the team quota (memory: '1440Gi')",
+        set_((*K8S, "worker", "memory"), "2000Gi"),
+    ),
+    Case(
+        "k8s-cpu-worker-with-gpus",
+        "teamstack:kubernetes.worker.gpus",
+        "CPU workers take no GPUs",
+        set_((*K8S, "worker", "gpus"), 1),
+    ),
+    Case(
+        "k8s-gpu-worker-without-gpus",
+        "teamstack:kubernetes.gpuWorker.gpus",
+        "at least 1 GPU",
+        set_((*K8S, "gpuWorker", "gpus"), 0),
+    ),
+    Case(
+        "k8s-batch-share-zero",
+        "teamstack:kubernetes.batchSharePercent",
+        "greater than or equal to 1",
+        set_((*K8S, "batchSharePercent"), 0),
+    ),
+    Case(
+        "k8s-pod-security-privileged",
+        "teamstack:kubernetes.podSecurity",
+        "'baseline' or 'restricted'",
+        set_((*K8S, "podSecurity"), "privileged"),
+    ),
+    Case(
+        "k8s-chart-version-floating",
+        "teamstack:kubernetes.charts.daskOperator",
+        "should match pattern",
+        set_((*K8S, "charts"), {"daskOperator": "latest"}),
+    ),
+    Case(
+        "k8s-idle-timeout-negative",
+        "teamstack:kubernetes.idleTimeoutMinutes",
+        "greater than or equal to 0",
+        set_((*K8S, "idleTimeoutMinutes"), -5),
+    ),
+    Case(
+        "k8s-extra-namespace-reserved",
+        "teamstack:kubernetes.extraNamespaces[0]",
+        "reserved (default, kube-system",
+        set_((*K8S, "extraNamespaces"), ["kube-system"]),
+    ),
+    Case(
+        "k8s-extra-namespace-is-the-team-namespace",
+        "teamstack:kubernetes.extraNamespaces[1]",
+        "'ml-vision' is the team namespace",
+        set_((*K8S, "extraNamespaces"), ["vision-research", "ml-vision"]),
+    ),
+    Case(
+        "k8s-extra-namespace-not-dns",
+        "teamstack:kubernetes.extraNamespaces[0]",
+        "must be DNS-safe",
+        set_((*K8S, "extraNamespaces"), ["Research"]),
     ),
     # the file itself
     Case(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from conftest import AWS_STACKS
 
+from components.aws.iam import AUTOSCALER_DESCRIBE
 from components.aws.network import interface_endpoints
 from teamstack import naming
 from teamstack.config import TeamConfig
@@ -188,15 +189,22 @@ def test_admins_get_cluster_admin_and_data_scientists_only_their_namespace(plan:
     }
     assert set(admin) == set(team.admins)
     assert all(a.inputs["accessScope"] == {"type": "cluster"} for a in admin.values())
-    others = [a for a in associations if a.inputs["principalArn"] not in admin]
-    assert len(others) == 1
-    assert others[0].inputs["principalArn"].endswith(f":role/{naming.role_name(team.team, 'data-scientist')}")
-    assert others[0].inputs["accessScope"] == {"type": "namespace", "namespaces": [team.team_namespace]}
+    # Data scientists get no EKS access policy: their only grant is the Kubernetes layer's namespace RBAC
+    # (tests/test_k8s_plan.py), through the Kubernetes group of their access entry.
+    assert [a for a in associations if a.inputs["principalArn"] not in admin] == []
+    (entry,) = [
+        e
+        for e in plan.of_type("aws:eks/accessEntry:AccessEntry")
+        if e.inputs["principalArn"].endswith(f":role/{naming.role_name(team.team, 'data-scientist')}")
+    ]
+    assert entry.inputs["kubernetesGroups"] == [f"{team.team}:data-scientists"]
 
 
 def test_dask_service_accounts_get_their_roles_through_pod_identity(plan: Plan, team: TeamConfig) -> None:
     associations = {
-        a.inputs["serviceAccount"]: a for a in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        a.inputs["serviceAccount"]: a
+        for a in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+        if a.inputs["namespace"] != "kube-system"  # cluster-autoscaler's own (tests/test_k8s_plan.py)
     }
     assert set(associations) == {naming.DASK_SCHEDULER_SERVICE_ACCOUNT, naming.DASK_WORKER_SERVICE_ACCOUNT}
     for account, association in associations.items():
@@ -353,7 +361,7 @@ def test_a_spec_landing_in_the_build_bucket_starts_the_image_build(plan: Plan, t
     assert variables["REPOSITORY_URI"] == plan.outputs["registryUri"]
     assert project.inputs["source"]["location"].startswith(f"{build_bucket}/recipes/images-")
     assert project.inputs["logsConfig"]["cloudwatchLogs"]["groupName"] == naming.log_group(team.team, "image-builds")
-    recipe = only(plan, "aws:s3/bucketObjectv2:BucketObjectv2")
+    recipe = only(plan, "aws:s3/bucketObjectv2:BucketObjectv2", "-recipe")
     assert recipe.inputs["source"] == {"archive": "images"}
 
 
@@ -375,7 +383,7 @@ def test_no_policy_grants_a_wildcard_action_on_a_wildcard_resource(plan: Plan) -
 def test_role_policies_touch_only_this_teams_resources(plan: Plan, team: TeamConfig) -> None:
     account = plan.outputs["accountId"]
     # Actions AWS offers no resource-level permission for: "*" is their only valid resource.
-    unscoped_allowed = {"ecr:GetAuthorizationToken"}
+    unscoped_allowed = {"ecr:GetAuthorizationToken", *AUTOSCALER_DESCRIBE}
     for role_policy in plan.of_type("aws:iam/rolePolicy:RolePolicy"):
         for statement in policy(role_policy)["Statement"]:
             for resource in as_list(statement["Resource"]):
@@ -449,7 +457,8 @@ def _accepts_tags(type_token: str) -> bool:
 def test_every_taggable_resource_carries_team_cost_center_owner_and_managed_by(plan: Plan, team: TeamConfig) -> None:
     checked = 0
     for resource in plan.resources:
-        if not resource.custom or not _accepts_tags(resource.type):
+        # Kubernetes objects carry labels instead (tests/test_k8s_plan.py).
+        if not resource.custom or not resource.type.startswith("aws:") or not _accepts_tags(resource.type):
             continue
         tags = resource.inputs.get("tags") or {}
         for key in REQUIRED_TAGS:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from components.k8s import spec as k8s_spec
 from teamstack import naming
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-NAMESPACE_EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 # Add-ons EKS manages for us; versions follow the cluster's Kubernetes version (EKS's default for it).
 MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
+# The VPC CNI enforces NetworkPolicies only when asked to; without this the team namespaces' policies are inert.
+ADDON_CONFIGURATION = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,11 @@ class ClusterAccessArgs:
     data_scientist_role_arn: pulumi.Input[str]
     data_scientist_group: str
     namespace: str
-    pod_roles: Mapping[str, pulumi.Input[str]]  # service account -> role ARN
+    pod_roles: Mapping[str, pulumi.Input[str]]  # service account -> role ARN, in every team namespace
     tags: Mapping[str, str]
+    extra_namespaces: Sequence[str] = ()
+    # cluster-autoscaler's role, bound to its service account in kube-system.
+    autoscaler_role_arn: pulumi.Input[str] | None = None
 
 
 class ClusterAccess(pulumi.ComponentResource):
@@ -115,31 +121,37 @@ class ClusterAccess(pulumi.ComponentResource):
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 opts=child,
             )
-        scientists = aws.eks.AccessEntry(
+        aws.eks.AccessEntry(
             f"{name}-data-scientists",
             cluster_name=args.cluster_name,
             principal_arn=args.data_scientist_role_arn,
             type="STANDARD",
-            # The Kubernetes layer binds this group to DaskCluster RBAC in the team namespace.
+            # The Kubernetes layer's RBAC (components/k8s) is this group's only grant: DaskClusters, reading pods
+            # and logs, in the team namespaces. No EKS access policy: AmazonEKSEditPolicy would also let it
+            # delete the namespace's NetworkPolicies and read its secrets.
             kubernetes_groups=[args.data_scientist_group],
             tags=dict(args.tags),
             opts=child,
         )
-        aws.eks.AccessPolicyAssociation(
-            f"{name}-data-scientists",
-            cluster_name=args.cluster_name,
-            principal_arn=scientists.principal_arn,
-            policy_arn=NAMESPACE_EDIT_POLICY,
-            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=[args.namespace]),
-            opts=child,
-        )
-        for service_account, role_arn in args.pod_roles.items():
+        for namespace in (args.namespace, *args.extra_namespaces):
+            suffix = "" if namespace == args.namespace else f"-{namespace}"
+            for service_account, role_arn in args.pod_roles.items():
+                aws.eks.PodIdentityAssociation(
+                    f"{name}-{service_account}{suffix}",
+                    cluster_name=args.cluster_name,
+                    namespace=namespace,
+                    service_account=service_account,
+                    role_arn=role_arn,
+                    tags=dict(args.tags),
+                    opts=child,
+                )
+        if args.autoscaler_role_arn is not None:
             aws.eks.PodIdentityAssociation(
-                f"{name}-{service_account}",
+                f"{name}-{k8s_spec.AUTOSCALER_SERVICE_ACCOUNT}",
                 cluster_name=args.cluster_name,
-                namespace=args.namespace,
-                service_account=service_account,
-                role_arn=role_arn,
+                namespace=k8s_spec.SYSTEM_NAMESPACE,
+                service_account=k8s_spec.AUTOSCALER_SERVICE_ACCOUNT,
+                role_arn=args.autoscaler_role_arn,
                 tags=dict(args.tags),
                 opts=child,
             )
@@ -162,6 +174,7 @@ class ClusterAddons(pulumi.ComponentResource):
                 f"{name}-{addon}",
                 cluster_name=args.cluster_name,
                 addon_name=addon,
+                configuration_values=ADDON_CONFIGURATION.get(addon),
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="PRESERVE",
                 tags=dict(args.tags),

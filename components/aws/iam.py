@@ -20,6 +20,42 @@ ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDown
 ECR_PUSH = ("ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage")
 
 
+# Read-only calls cluster-autoscaler makes to discover groups and build node templates; AWS offers no
+# resource-level permission for them, so "*" is their only valid resource.
+AUTOSCALER_DESCRIBE = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+)
+AUTOSCALER_SCALE = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
+
+
+def autoscaler_statements(a: TeamRolesArgs) -> list[dict[str, Any]]:
+    """cluster-autoscaler: describe anything, but resize and terminate only this cluster's own groups (EKS names
+    them eks-<node group>-<id>, and our node groups start with the team name; the tag must say `owned` too)."""
+    partition, region, account = a.partition, a.region, a.account_id
+    return [
+        docs.statement("DiscoverNodeGroups", list(AUTOSCALER_DESCRIBE), ["*"]),
+        docs.statement(
+            "DescribeTeamNodeGroups",
+            ["eks:DescribeNodegroup"],
+            [f"arn:{partition}:eks:{region}:{account}:nodegroup/{a.cluster_name}/*/*"],
+        ),
+        docs.statement(
+            "ScaleTeamNodeGroups",
+            list(AUTOSCALER_SCALE),
+            [f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/eks-{a.team}-*"],
+            conditions={"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{a.cluster_name}": "owned"}},
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class TeamRolesArgs:
     team: str
@@ -144,10 +180,19 @@ class TeamRoles(pulumi.ComponentResource):
                 ),
             ],
         )
+        self.cluster_autoscaler = self._role("cluster-autoscaler", pod_trust, inline=autoscaler_statements(a))
         self.register_outputs(
             {
                 role: getattr(self, role.replace("-", "_")).arn
-                for role in ("cluster", "node", "dask-scheduler", "dask-worker", "image-builder", "data-scientist")
+                for role in (
+                    "cluster",
+                    "node",
+                    "dask-scheduler",
+                    "dask-worker",
+                    "image-builder",
+                    "data-scientist",
+                    "cluster-autoscaler",
+                )
             }
         )
 

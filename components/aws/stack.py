@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from components.aws import iam_documents as docs
 from components.aws.buckets import SecureBucket, SecureBucketArgs
@@ -35,6 +36,8 @@ from components.aws.nodegroups import (
 )
 from components.aws.pipeline import SPEC_PREFIX, BuildLogs, ImagePipeline, ImagePipelineArgs
 from components.aws.registry import Registry, RegistryArgs
+from components.k8s import spec as k8s_spec
+from components.k8s.layer import AwsAutoscaling, KubernetesLayer, KubernetesLayerArgs, PodIdentityBinding
 from teamstack import instances, naming
 from teamstack.config import TeamConfig
 from teamstack.manifest import TeamManifest
@@ -109,6 +112,7 @@ class AwsTeamStack(pulumi.ComponentResource):
         region, account = team.region, env.account_id
         cluster_name = naming.cluster_name(team.team)
         namespace = team.team_namespace
+        data_scientist_group = f"{team.team}:data-scientists"  # the EKS access entry's group, bound by RBAC
 
         key = TeamKey(f"{name}-kms", TeamKeyArgs(team.team, account, region, env.partition, tags), child)
 
@@ -256,27 +260,46 @@ class AwsTeamStack(pulumi.ComponentResource):
                 child,
             )
             node_groups.append((spec, group))
-        ClusterAccess(
+        access = ClusterAccess(
             f"{name}-access",
             ClusterAccessArgs(
                 cluster_name=cluster.name,
                 admin_arns=team.admins,
                 data_scientist_role_arn=roles.data_scientist.arn,
-                data_scientist_group=f"{team.team}:data-scientists",
+                data_scientist_group=data_scientist_group,
                 namespace=namespace,
                 pod_roles={
                     naming.DASK_SCHEDULER_SERVICE_ACCOUNT: roles.dask_scheduler.arn,
                     naming.DASK_WORKER_SERVICE_ACCOUNT: roles.dask_worker.arn,
                 },
                 tags=tags,
+                extra_namespaces=tuple(team.kubernetes.extra_namespaces),
+                autoscaler_role_arn=roles.cluster_autoscaler.arn,
             ),
             child,
         )
         system_group = node_groups[0][1]
-        ClusterAddons(
+        addons = ClusterAddons(
             f"{name}-addons",
             ClusterAddonsArgs(cluster.name, tags),
             pulumi.ResourceOptions(parent=self, depends_on=[system_group]),
+        )
+        layer = self._kubernetes_layer(
+            name, team, cluster, [access, addons], node_groups, registry, data_scientist_group, recipe_hash
+        )
+        # The default Dask environment, submitted like a client's spec: the pipeline builds it into the registry
+        # under the tag the manifest names. After the pipeline, whose event rule must exist when it lands.
+        default_spec, _, default_key = k8s_spec.default_environment(k8s_spec.DEFAULT_ENVIRONMENT_DIR, recipe_hash)
+        aws.s3.BucketObjectv2(
+            f"{name}-default-environment",
+            bucket=build_bucket.bucket.id,
+            key=default_key,
+            content=default_spec.decode(),
+            content_type="text/plain",
+            server_side_encryption="aws:kms",
+            kms_key_id=key.arn,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline]),
         )
         TeamBudget(
             f"{name}-budget",
@@ -307,6 +330,7 @@ class AwsTeamStack(pulumi.ComponentResource):
             worker=roles.dask_worker.arn,
             scientist=roles.data_scientist.arn,
             builder=roles.image_builder.arn,
+            dask=layer.dask_defaults,
         ).apply(lambda v: self._manifest(team, account, node_groups, recipe_hash, build_log_group, v).to_json())
         parameter = aws.ssm.Parameter(
             f"{name}-manifest",
@@ -356,6 +380,52 @@ class AwsTeamStack(pulumi.ComponentResource):
             "manifest": pulumi.Output.json_loads(manifest),
         }
         self.register_outputs(self.outputs)
+
+    def _kubernetes_layer(
+        self,
+        name: str,
+        team: TeamConfig,
+        cluster: Cluster,
+        cluster_ready: list[pulumi.Resource],
+        node_groups: list[tuple[NodeGroupSpec, NodeGroup]],
+        registry: Registry,
+        data_scientist_group: str,
+        recipe_hash: str,
+    ) -> KubernetesLayer:
+        """The Kubernetes layer on this EKS cluster, through a provider that authenticates like `kubectl` does."""
+        cluster_name = naming.cluster_name(team.team)
+        kubeconfig = pulumi.Output.all(cluster.endpoint, cluster.certificate_authority).apply(
+            lambda v: k8s_spec.eks_kubeconfig(cluster_name, v[0], v[1], team.region)
+        )
+        provider = k8s.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=kubeconfig,
+            # The deployer's admin access entry and the add-ons (CoreDNS, the CNI) come first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=cluster_ready),
+        )
+        _, default_tag, _ = k8s_spec.default_environment(k8s_spec.DEFAULT_ENVIRONMENT_DIR, recipe_hash)
+        return KubernetesLayer(
+            f"{name}-k8s",
+            KubernetesLayerArgs(
+                team=team.team,
+                cloud="aws",
+                kubernetes_version=team.kubernetes_version,
+                settings=team.kubernetes,
+                provider=provider,
+                namespace=team.team_namespace,
+                pools=[
+                    k8s_spec.WorkerPool(spec.name, spec.kind, spec.max_size, spec.gpus_per_node)
+                    for spec, _ in node_groups
+                    if spec.kind != "system"
+                ],
+                identity=PodIdentityBinding(),
+                data_scientists=[k8s_spec.RbacSubject("Group", data_scientist_group)],
+                image=registry.url.apply(lambda url: f"{url}:{default_tag}"),
+                tags=team.tags_for_resources,
+                autoscaling=AwsAutoscaling(cluster_name, team.region),
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
 
     @staticmethod
     def _log_delivery_statement(bucket: str, team: str, account: str, partition: str) -> dict[str, Any]:
@@ -439,5 +509,6 @@ class AwsTeamStack(pulumi.ComponentResource):
                     "imageBuilderRoleArn": v["builder"],
                 },
                 "tags": team.tags_for_resources,
+                "dask": v["dask"],
             }
         )

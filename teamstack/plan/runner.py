@@ -27,6 +27,7 @@ from pulumi.runtime.sync_await import _sync_await
 from teamstack.config import ConfigError, TeamConfig, load_team
 from teamstack.plan.dispatch import PlanMocks
 from teamstack.plan.gcp_mocks import GcpMocks
+from teamstack.plan.k8s_mocks import KubernetesMocks
 from teamstack.plan.mocks import AwsMocks
 from teamstack.stackfiles import load_project, stack_config
 
@@ -153,8 +154,8 @@ def plan_mocks(team: TeamConfig) -> PlanMocks:
     """The mocks of every provider package the team's program uses, keyed by package name."""
     if team.cloud == "gcp":
         assert team.project is not None  # check_team requires gcp:project on GCP
-        return PlanMocks({"gcp": GcpMocks(team.project, team.region)})
-    return PlanMocks({"aws": AwsMocks(team.region)})
+        return PlanMocks({"gcp": GcpMocks(team.project, team.region), "kubernetes": KubernetesMocks()})
+    return PlanMocks({"aws": AwsMocks(team.region), "kubernetes": KubernetesMocks()})
 
 
 def plan_stack(root: Path, stack: str) -> Plan:

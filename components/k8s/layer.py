@@ -1,0 +1,376 @@
+"""The Kubernetes layer of a team cluster, shared by EKS and GKE: fair, isolated Dask in the team namespace(s).
+
+Per team namespace: Pod Security Admission labels, a ResourceQuota (plus a smaller one for batch priority), a
+LimitRange, the Dask scheduler/worker service accounts bound to the cloud roles, RBAC for the data scientists,
+and NetworkPolicies (default-deny ingress, Dask traffic within the namespace). Cluster-wide: the interactive and
+batch PriorityClasses and the Dask operator (its own namespace, official chart, serving the team namespaces).
+
+EKS only: cluster-autoscaler (role through EKS Pod Identity, made by the AWS stack) and the NVIDIA device plugin.
+GKE runs neither: node-pool autoscaling is part of the GKE control plane, and GKE installs the NVIDIA device
+plugin (and, as configured on the pool, the driver) on every GPU node itself; a second copy of either would
+fight GKE's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.k8s import spec
+from teamstack import naming
+from teamstack.config import KubernetesConfig
+
+
+@dataclass(frozen=True)
+class PodIdentityBinding:
+    """EKS: the Dask roles reach the service accounts through EKS Pod Identity associations (namespace + name),
+    made beside the cluster; the service accounts themselves carry no annotation."""
+
+
+@dataclass(frozen=True)
+class WorkloadIdentityBinding:
+    """GKE: each service account names the Google service account it acts as (Workload Identity); the GSA's
+    roles/iam.workloadIdentityUser binding for `<project>.svc.id.goog[<namespace>/<ksa>]` is the GCP stack's."""
+
+    scheduler_gsa: pulumi.Input[str]
+    worker_gsa: pulumi.Input[str]
+
+
+WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
+
+
+@dataclass(frozen=True)
+class AwsAutoscaling:
+    """EKS: where cluster-autoscaler finds the groups it scales."""
+
+    cluster_name: str
+    region: str
+
+
+@dataclass(frozen=True)
+class KubernetesLayerArgs:
+    team: str
+    cloud: Literal["aws", "gcp"]
+    kubernetes_version: str  # "1.33": pins the Pod Security Admission version and the autoscaler image
+    settings: KubernetesConfig
+    provider: k8s.Provider  # built from the stack's own cluster
+    namespace: str
+    pools: Sequence[spec.WorkerPool]
+    identity: PodIdentityBinding | WorkloadIdentityBinding
+    data_scientists: Sequence[spec.RbacSubject]
+    image: pulumi.Input[str]  # the team's default Dask image in its own registry
+    tags: Mapping[str, str]  # TeamConfig.tags_for_resources: labels (and the owner annotation) of every object
+    system_node_selector: Mapping[str, str] = field(default_factory=lambda: {spec.NODE_KIND_LABEL: "system"})
+    system_tolerations: Sequence[spec.Toleration] = (spec.SYSTEM_TOLERATION,)
+    cpu_node_selector: Mapping[str, str] = field(default_factory=lambda: {spec.NODE_KIND_LABEL: "cpu"})
+    gpu_node_selector: Mapping[str, str] = field(default_factory=lambda: {spec.NODE_KIND_LABEL: "gpu"})
+    autoscaling: AwsAutoscaling | None = None  # EKS only
+
+    def __post_init__(self) -> None:
+        if self.cloud == "gcp" and self.autoscaling is not None:
+            raise ValueError("GKE scales node pools itself; cluster-autoscaler is for EKS only")
+        if self.cloud == "aws" and self.autoscaling is None:
+            raise ValueError("EKS needs cluster-autoscaler: pass autoscaling")
+        if (self.cloud == "aws") != isinstance(self.identity, PodIdentityBinding):
+            raise ValueError("EKS binds roles by Pod Identity, GKE by Workload Identity")
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [self.namespace, *self.settings.extra_namespaces]
+
+
+class KubernetesLayer(pulumi.ComponentResource):
+    """Everything a team cluster needs before a data scientist's `KubeCluster()` can start."""
+
+    def __init__(self, name: str, args: KubernetesLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("teamstack:k8s:KubernetesLayer", name, None, opts)
+        self._name, self._args = name, args
+        self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        self._labels = spec.object_labels(args.tags)
+        self._annotations = spec.object_annotations(args.tags)
+        self.gpus = spec.team_gpus(args.settings, args.pools)
+
+        self.priority_classes = [self._priority_class(p) for p in spec.PRIORITY_CLASSES]
+        self.namespaces = [self._team_namespace(namespace) for namespace in args.namespaces]
+        self.operator = self._dask_operator()
+        self.releases = [self.operator]
+        if args.autoscaling is not None:
+            self.releases.append(self._cluster_autoscaler(args.autoscaling))
+            # EKS's NVIDIA AMI has the driver and container toolkit; the device plugin is ours to run.
+            if any(p.kind == "gpu" for p in args.pools):
+                self.releases.append(self._device_plugin())
+
+        self.dask_defaults: pulumi.Output[dict[str, Any]] = pulumi.Output.from_input(args.image).apply(
+            lambda image: spec.dask_defaults(
+                args.settings, args.namespace, image, args.cpu_node_selector, args.gpu_node_selector
+            )
+        )
+        self.register_outputs(
+            {
+                "namespaces": [ns.metadata.name for ns in self.namespaces],
+                "gpus": self.gpus,
+                "daskDefaults": self.dask_defaults,
+            }
+        )
+
+    # --- helpers ----------------------------------------------------------------------------------------------
+
+    def _meta(
+        self, name: str, namespace: pulumi.Input[str] | None = None, extra_labels: Mapping[str, str] | None = None
+    ) -> Any:
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            namespace=namespace,
+            labels={**self._labels, **(extra_labels or {})},
+            annotations=dict(self._annotations) or None,
+        )
+
+    def _priority_class(self, priority: spec.PriorityClassSpec) -> k8s.scheduling.v1.PriorityClass:
+        return k8s.scheduling.v1.PriorityClass(
+            f"{self._name}-{priority.name}",
+            metadata=self._meta(priority.name),
+            value=priority.value,
+            global_default=False,
+            preemption_policy=priority.preemption_policy,
+            description=priority.description,
+            opts=self._child,
+        )
+
+    # --- one team namespace -----------------------------------------------------------------------------------
+
+    def _team_namespace(self, namespace: str) -> k8s.core.v1.Namespace:
+        a, child, prefix = self._args, self._child, f"{self._name}-{namespace}"
+        ns = k8s.core.v1.Namespace(
+            f"{prefix}-namespace",
+            metadata=self._meta(
+                namespace, None, spec.pod_security_labels(a.settings.pod_security, a.kubernetes_version)
+            ),
+            opts=child,
+        )
+        # Namespaced objects take the namespace from the Namespace resource, so they wait for it.
+        ns_name = ns.metadata.name
+        k8s.core.v1.ResourceQuota(
+            f"{prefix}-quota",
+            metadata=self._meta("team-quota", ns_name),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=spec.quota_hard(a.settings, self.gpus)),
+            opts=child,
+        )
+        k8s.core.v1.ResourceQuota(
+            f"{prefix}-batch-quota",
+            metadata=self._meta("batch-share", ns_name),
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard=spec.batch_quota_hard(a.settings, self.gpus),
+                scope_selector=k8s.core.v1.ScopeSelectorArgs(
+                    match_expressions=[
+                        k8s.core.v1.ScopedResourceSelectorRequirementArgs(
+                            scope_name="PriorityClass", operator="In", values=[spec.BATCH_PRIORITY_CLASS]
+                        )
+                    ]
+                ),
+            ),
+            opts=child,
+        )
+        defaults = spec.container_defaults(a.settings)
+        k8s.core.v1.LimitRange(
+            f"{prefix}-limits",
+            metadata=self._meta("container-defaults", ns_name),
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container", default=defaults["default"], default_request=defaults["defaultRequest"]
+                    )
+                ]
+            ),
+            opts=child,
+        )
+        for account in (naming.DASK_SCHEDULER_SERVICE_ACCOUNT, naming.DASK_WORKER_SERVICE_ACCOUNT):
+            self._service_account(prefix, ns_name, account)
+        self._rbac(prefix, ns_name)
+        self._network_policies(prefix, ns_name)
+        return ns
+
+    def _service_account(self, prefix: str, namespace: pulumi.Input[str], account: str) -> None:
+        identity = self._args.identity
+        annotations: dict[str, pulumi.Input[str]] = dict(self._annotations)
+        if isinstance(identity, WorkloadIdentityBinding):
+            gsa = identity.scheduler_gsa if account == naming.DASK_SCHEDULER_SERVICE_ACCOUNT else identity.worker_gsa
+            annotations[WORKLOAD_IDENTITY_ANNOTATION] = gsa
+        k8s.core.v1.ServiceAccount(
+            f"{prefix}-{account}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=account, namespace=namespace, labels=dict(self._labels), annotations=annotations
+            ),
+            # Dask never calls the Kubernetes API; cloud credentials come from Pod Identity / Workload Identity,
+            # which do not need the service-account token mounted.
+            automount_service_account_token=False,
+            opts=self._child,
+        )
+
+    def _rbac(self, prefix: str, namespace: pulumi.Input[str]) -> None:
+        a = self._args
+        role = k8s.rbac.v1.Role(
+            f"{prefix}-dask-user",
+            metadata=self._meta(spec.DATA_SCIENTIST_ROLE, namespace),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
+                for r in spec.data_scientist_rules()
+            ],
+            opts=self._child,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{prefix}-data-scientists",
+            metadata=self._meta("data-scientists", namespace),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(api_group="rbac.authorization.k8s.io", kind=s.kind, name=s.name)
+                for s in a.data_scientists
+            ],
+            opts=self._child,
+        )
+
+    def _network_policies(self, prefix: str, namespace: pulumi.Input[str]) -> None:
+        def ports(items: Sequence[spec.PolicyPort]) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+            return [
+                k8s.networking.v1.NetworkPolicyPortArgs(protocol=p.protocol, port=p.port, end_port=p.end_port)
+                for p in items
+            ]
+
+        def selector(value: Mapping[str, Any]) -> k8s.meta.v1.LabelSelectorArgs:
+            return k8s.meta.v1.LabelSelectorArgs(
+                match_labels=value.get("matchLabels"),
+                match_expressions=[
+                    k8s.meta.v1.LabelSelectorRequirementArgs(key=e["key"], operator=e["operator"])
+                    for e in value.get("matchExpressions", [])
+                ]
+                or None,
+            )
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{prefix}-default-deny-ingress",
+            metadata=self._meta("default-deny-ingress", namespace),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress"]
+            ),
+            opts=self._child,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{prefix}-allow-dask",
+            metadata=self._meta("allow-dask-within-namespace", namespace),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=selector(spec.DASK_POD_SELECTOR),
+                policy_types=["Ingress"],
+                # Any pod of this namespace (clients, notebooks, DaskJob runners, other Dask pods); nothing else.
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())],
+                        ports=ports(spec.DASK_PORTS),
+                    )
+                ],
+            ),
+            opts=self._child,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{prefix}-allow-operator",
+            metadata=self._meta("allow-dask-operator", namespace),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=selector(spec.SCHEDULER_SELECTOR),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": spec.OPERATOR_NAMESPACE}
+                                )
+                            )
+                        ],
+                        ports=ports(spec.OPERATOR_PORTS),
+                    )
+                ],
+            ),
+            opts=self._child,
+        )
+
+    # --- charts -----------------------------------------------------------------------------------------------
+
+    def _release(
+        self,
+        purpose: str,
+        chart: str,
+        repository: str,
+        version: str,
+        namespace: pulumi.Input[str],
+        values: Mapping[str, Any],
+    ) -> k8s.helm.v3.Release:
+        return k8s.helm.v3.Release(
+            f"{self._name}-{purpose}",
+            name=purpose,
+            chart=chart,
+            version=version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository),
+            namespace=namespace,
+            values=dict(values),
+            # A failed install or upgrade rolls back instead of leaving a half-applied chart.
+            atomic=True,
+            cleanup_on_fail=True,
+            max_history=10,
+            opts=self._child,
+        )
+
+    def _dask_operator(self) -> k8s.helm.v3.Release:
+        a = self._args
+        ns = k8s.core.v1.Namespace(
+            f"{self._name}-operator-namespace",
+            # The operator's pod meets `restricted` with the values below, so it is enforced here.
+            metadata=self._meta(
+                spec.OPERATOR_NAMESPACE, None, spec.pod_security_labels("restricted", a.kubernetes_version)
+            ),
+            opts=self._child,
+        )
+        # The chart's crds/ (DaskCluster, DaskWorkerGroup, DaskJob, DaskAutoscaler) are installed with the first
+        # release, as Helm does; Helm never upgrades CRDs, so a chart version bump applies the new version's CRDs
+        # first (README, "Kubernetes layer").
+        return self._release(
+            "dask-operator",
+            spec.DASK_OPERATOR_CHART,
+            spec.DASK_OPERATOR_REPOSITORY,
+            a.settings.charts.dask_operator,
+            ns.metadata.name,
+            spec.operator_values(a.namespaces, a.system_node_selector, a.system_tolerations),
+        )
+
+    def _cluster_autoscaler(self, autoscaling: AwsAutoscaling) -> k8s.helm.v3.Release:
+        a = self._args
+        return self._release(
+            "cluster-autoscaler",
+            spec.AUTOSCALER_CHART,
+            spec.AUTOSCALER_REPOSITORY,
+            a.settings.charts.cluster_autoscaler,
+            spec.SYSTEM_NAMESPACE,
+            spec.autoscaler_values(
+                autoscaling.cluster_name,
+                autoscaling.region,
+                a.kubernetes_version,
+                a.system_node_selector,
+                a.system_tolerations,
+            ),
+        )
+
+    def _device_plugin(self) -> k8s.helm.v3.Release:
+        a = self._args
+        # kube-system: the plugin mounts the kubelet's device-plugin directory, which Pod Security baseline forbids
+        # in team namespaces.
+        return self._release(
+            "nvidia-device-plugin",
+            spec.DEVICE_PLUGIN_CHART,
+            spec.DEVICE_PLUGIN_REPOSITORY,
+            a.settings.charts.nvidia_device_plugin,
+            spec.SYSTEM_NAMESPACE,
+            spec.device_plugin_values(a.gpu_node_selector),
+        )
