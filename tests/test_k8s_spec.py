@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from components.k8s import spec
+from components.k8s.layer import AwsAutoscaling, KubernetesLayerArgs, PodIdentityBinding, WorkloadIdentityBinding
 from teamstack import envhash, quantity
 from teamstack.config import SUPPORTED_KUBERNETES_VERSIONS, KubernetesConfig, QuotaConfig
 from teamstack.manifest import DaskDefaults
@@ -151,3 +153,46 @@ def test_the_shipped_default_environment_pins_dask_like_the_lock() -> None:
     pinned = {line.split("==")[0]: line for line in default if "==" in line}
     for name in ("dask", "distributed", "cloudpickle", "msgpack"):
         assert pinned[name] in lock, f"{name}: clients and workers must run the same version"
+
+
+# --- the layer's arguments: each cloud's parts, and only those --------------------------------------------------
+
+
+def _args(**changes: object) -> None:
+    base: dict[str, Any] = {
+        "team": "team",
+        "cloud": "aws",
+        "kubernetes_version": "1.33",
+        "settings": KubernetesConfig(),
+        "provider": cast(Any, object()),
+        "namespace": "team",
+        "pools": POOLS,
+        "identity": PodIdentityBinding(),
+        "data_scientists": [spec.RbacSubject("Group", "team:data-scientists")],
+        "image": "registry/team/dask:tag",
+        "tags": {"team": "team"},
+        "autoscaling": AwsAutoscaling("team", "us-west-2"),
+    }
+    gke = {"cloud": "gcp", "identity": WorkloadIdentityBinding("s@p.iam", "w@p.iam"), "autoscaling": None}
+    KubernetesLayerArgs(**{**base, **(gke if changes.pop("gke", False) else {}), **changes})
+
+
+def test_layer_arguments_keep_each_clouds_parts_apart() -> None:
+    _args()
+    _args(gke=True)
+    with pytest.raises(ValueError, match="GKE scales node pools itself"):
+        _args(gke=True, autoscaling=AwsAutoscaling("team", "us-west-2"))
+    with pytest.raises(ValueError, match="EKS needs cluster-autoscaler"):
+        _args(autoscaling=None)
+    with pytest.raises(ValueError, match="EKS binds roles by Pod Identity, GKE by Workload Identity"):
+        _args(gke=True, identity=PodIdentityBinding())
+
+
+def test_labels_carry_the_team_tags_and_the_owner_is_an_annotation() -> None:
+    tags = {"team": "ml", "cost-center": "CC:42/ml", "owner": "a@example.com", "managed-by": "teamstack"}
+    labels = spec.object_labels(tags)
+    assert labels["teamstack.io/team"] == "ml"
+    assert labels["teamstack.io/cost-center"] == "CC_42_ml"
+    assert "teamstack.io/owner" not in labels
+    assert spec.object_annotations(tags) == {"teamstack.io/owner": "a@example.com"}
+    assert spec.label_value("-x" * 40).startswith("x") and len(spec.label_value("a" * 99)) == 63

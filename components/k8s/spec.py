@@ -74,7 +74,7 @@ class WorkerPool:
     """A node group/pool Dask workers run on, as the layer needs to know it (cloud-neutral)."""
 
     name: str
-    kind: Literal["cpu", "gpu"]
+    kind: str  # "cpu" or "gpu" (node groups of both clouds spell it so)
     max_size: int
     gpus_per_node: int = 0
 
