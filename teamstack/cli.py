@@ -227,6 +227,12 @@ def validate(
         raise _fail(str(error), EXIT_BAD_INPUT) from None
 
 
+from teamstack.client import cli as client_cli  # noqa: E402  (sub-apps; they import nothing heavy)
+
+app.add_typer(client_cli.cluster_app, name="cluster")
+app.add_typer(client_cli.env_app, name="env")
+app.add_typer(client_cli.catalog_app, name="catalog")
+
 from teamstack.policy import cli as policy_cli  # noqa: E402  (pure rules, no Pulumi import)
 
 app.add_typer(policy_cli.app, name="policy")

@@ -1,0 +1,232 @@
+"""The team's dataset catalog: a JSON index in the team's first catalog bucket.
+
+Index object: `teamstack/catalog.json` in the bucket of the manifest's first `catalog` entry:
+
+    {"schemaVersion": 1, "team": "<team>", "datasets": {"<name>": {"url": ..., "format": ..., ...}}}
+
+Every change is a compare-and-swap on that object (S3 If-None-Match/If-Match, GCS generation preconditions),
+retried on conflict, so people registering at the same time lose nothing. Catalogs shared by other teams are
+read through the same index format and listed as `<team>/<name>`, read-only. Registering or removing an
+entry never touches the data it points at.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from teamstack.client.errors import CatalogError
+from teamstack.client.storage import ObjectStore, WriteConflict
+
+INDEX_KEY = "teamstack/catalog.json"
+INDEX_SCHEMA_VERSION: Literal[1] = 1
+FORMATS = ("parquet", "csv", "json", "files")
+URL_SCHEMES = ("s3://", "gs://")
+MAX_ATTEMPTS = 25
+_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
+_NAME_RULE = "1-64 characters: lowercase letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+
+Format = Literal["parquet", "csv", "json", "files"]
+
+
+class Dataset(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    url: str
+    format: Format
+    description: str = ""
+    owner: str = ""
+    created: str = ""
+    updated: str = ""
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    team: str = ""
+    read_only: bool = False
+
+
+class _Index(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_version: Literal[1] = Field(default=INDEX_SCHEMA_VERSION, alias="schemaVersion")
+    team: str
+    datasets: dict[str, Dataset] = Field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return (
+            self.model_dump_json(by_alias=True, indent=2, exclude={"datasets": {"__all__": {"read_only"}}})
+        ).encode()
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise CatalogError(f"invalid dataset name {name!r}: {_NAME_RULE}")
+    return name
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Catalog:
+    """`list`, `show`, `register`, `remove` and `open` the datasets of one team (plus read-only shared ones)."""
+
+    def __init__(
+        self,
+        team: str,
+        store: ObjectStore,
+        *,
+        shared: Mapping[str, ObjectStore] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.team = team
+        self.store = store
+        self.shared = dict(shared or {})
+        self.storage_options = dict(storage_options or {})
+
+    @property
+    def index_url(self) -> str:
+        return f"{self.store.url}/{INDEX_KEY}"
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def _load(self, store: ObjectStore, team: str) -> tuple[_Index, str | None]:
+        found = store.read(INDEX_KEY)
+        if found is None:
+            return _Index(team=team), None
+        data, version = found
+        try:
+            index = _Index.model_validate(json.loads(data))
+        except (ValueError, ValidationError) as error:
+            first = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+            raise CatalogError(f"catalog index {store.url}/{INDEX_KEY} is unreadable: {first}") from None
+        return index, version
+
+    def list(self) -> list[Dataset]:
+        """Own datasets by name, then each shared team's as `<team>/<name>` (read-only)."""
+        own = self._load(self.store, self.team)[0].datasets
+        datasets = [entry.model_copy(update={"team": self.team}) for _, entry in sorted(own.items())]
+        for team, store in sorted(self.shared.items()):
+            theirs = self._load(store, team)[0].datasets
+            datasets += [
+                entry.model_copy(update={"name": f"{team}/{name}", "team": team, "read_only": True})
+                for name, entry in sorted(theirs.items())
+            ]
+        return datasets
+
+    def show(self, name: str) -> Dataset:
+        for entry in self.list():
+            if entry.name == name:
+                return entry
+        raise CatalogError(f"no dataset {name!r} in the catalog of team {self.team} ({self.index_url})")
+
+    # --- writing -------------------------------------------------------------------------------------------
+
+    def _writable(self, name: str) -> str:
+        team, slash, _ = name.partition("/")
+        if slash:
+            owner = "another team" if team not in self.shared else f"team {team}"
+            raise CatalogError(f"dataset {name!r} is shared read-only by {owner}: register it under your own name")
+        return validate_name(name)
+
+    def _update(self, change: Callable[[_Index], Dataset | None]) -> Dataset | None:
+        """Read-modify-write the index until the conditional write wins (or give up after MAX_ATTEMPTS)."""
+        for attempt in range(MAX_ATTEMPTS):
+            index, version = self._load(self.store, self.team)
+            result = change(index)
+            try:
+                self.store.write(INDEX_KEY, index.to_bytes(), expected=version, content_type="application/json")
+                return result
+            except WriteConflict:
+                # Someone else wrote first: back off a little (jittered, capped) and redo the change on theirs.
+                time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+        raise CatalogError(f"catalog index {self.index_url} kept changing during {MAX_ATTEMPTS} attempts; try again")
+
+    def register(
+        self,
+        name: str,
+        url: str,
+        format: str,
+        description: str = "",
+        owner: str | None = None,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> Dataset:
+        """Add a dataset (the data stays where `url` points). An existing name needs `overwrite=True`."""
+        self._writable(name)
+        if not isinstance(url, str) or not url.startswith(URL_SCHEMES) or len(url.split("://", 1)[1]) < 3:
+            raise CatalogError(f"dataset {name!r}: url {url!r} must start with {' or '.join(URL_SCHEMES)}")
+        if format not in FORMATS:
+            raise CatalogError(f"dataset {name!r}: format {format!r} is not one of {', '.join(FORMATS)}")
+        owner = owner or getpass.getuser()
+        options = dict(storage_options or {})
+
+        def change(index: _Index) -> Dataset:
+            existing = index.datasets.get(name)
+            if existing is not None and not overwrite:
+                raise CatalogError(
+                    f"dataset {name!r} already exists ({existing.url}, owner {existing.owner}): "
+                    "pass overwrite=True (CLI: --overwrite) to replace its entry"
+                )
+            now = _now()
+            entry = Dataset(
+                name=name,
+                url=url,
+                format=format,  # type: ignore[arg-type]  # checked against FORMATS above
+                description=description,
+                owner=owner,
+                created=existing.created if existing else now,
+                updated=now,
+                storage_options=options,
+                team=self.team,
+            )
+            index.datasets[name] = entry
+            return entry
+
+        entry = self._update(change)
+        assert entry is not None
+        return entry
+
+    def remove(self, name: str) -> None:
+        """Drop a dataset's entry from the index; its data is left untouched."""
+        self._writable(name)
+
+        def change(index: _Index) -> None:
+            if index.datasets.pop(name, None) is None:
+                raise CatalogError(f"no dataset {name!r} in the catalog of team {self.team}")
+
+        self._update(change)
+
+    # --- opening -------------------------------------------------------------------------------------------
+
+    def options_for(self, entry: Dataset, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        scheme = entry.url.split("://", 1)[0]
+        defaults = self.storage_options.get(scheme, {})
+        return {**defaults, **entry.storage_options, **(extra or {})}
+
+    def open(self, name: str, *, storage_options: Mapping[str, Any] | None = None, **read_kwargs: Any) -> Any:
+        """A Dask DataFrame for parquet/csv/json datasets; an fsspec mapper for `files` datasets."""
+        entry = self.show(name)
+        options = self.options_for(entry, storage_options)
+        if entry.format == "files":
+            import fsspec
+
+            return fsspec.get_mapper(entry.url, **options)
+        import dask.dataframe as dd
+
+        url = entry.url
+        if entry.format == "parquet":
+            return dd.read_parquet(url, storage_options=options, **read_kwargs)
+        if url.endswith("/"):
+            url += f"*.{entry.format}"
+        if entry.format == "csv":
+            return dd.read_csv(url, storage_options=options, **read_kwargs)
+        return dd.read_json(url, storage_options=options, **{"lines": True, **read_kwargs})

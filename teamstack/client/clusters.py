@@ -1,0 +1,401 @@
+"""Dask clusters in a team stack: Kubernetes (the default) or, on request, EC2/GCE VMs via dask-cloudprovider.
+
+Kubernetes: a DaskCluster resource built with dask_kubernetes' `make_cluster_spec`, then fitted to the team
+(namespace, service accounts, node selectors and GPU tolerations, priority class, idle timeout, a non-root
+restricted security context) from the manifest's `dask` section, which the stack's Kubernetes layer writes.
+
+VMs: dask-cloudprovider's EC2Cluster/GCPCluster with the team's private subnet, security group, identity,
+tags/labels and image. Its known traps are handled here (see /work/shared/DOMAIN.md): private ECR/Artifact
+Registry images need a registry login in the bootstrap; public IPs are its default (use_private_ip=True on EC2,
+`cloudprovider.gcp.public_ingress` set in dask config on GCP, where the keyword is ignored); the GPU driver
+bootstrap is decided from `instance_type` only, so each VM's own type decides here; EC2 root volumes are
+created unencrypted, so RunInstances is amended to encrypt them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from teamstack.client.errors import ClusterError
+from teamstack.manifest import DaskDefaults, GcpIdentity, GcpNetwork, Identity, Network, TeamManifest
+
+SCHEDULER_PORT_NAME = "tcp-comm"
+# Node labels the cloud puts on spot nodes.
+EKS_CAPACITY_LABEL = "eks.amazonaws.com/capacityType"
+GKE_SPOT_LABEL = "cloud.google.com/gke-spot"
+# Ubuntu 22.04 (dask-cloudprovider's default is 20.04, past its standard support): Canonical's public SSM
+# parameter for the current amd64 AMI.
+UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
+# The AWS CLI as a container: Ubuntu AMIs have none, and the ECR login needs one (dask-cloudprovider #473).
+AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.17.0"
+_ECR_HOST_RE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+_AR_HOST_RE = re.compile(r"^[a-z0-9-]+-docker\.pkg\.dev$")
+_RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+_RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def is_gpu_instance_type(instance_type: str) -> bool:
+    """EC2 GPU families (p*, g*; not the Graviton 'g' suffix such as m7g)."""
+    return bool(re.match(r"^(p\d|g\d)", instance_type))
+
+
+def _dask_defaults(manifest: TeamManifest) -> DaskDefaults:
+    if manifest.dask is None:
+        raise ClusterError(
+            f"the stack of team {manifest.team} has no Kubernetes layer yet (its manifest has no `dask` section): "
+            "ask IT to deploy it, or start VMs with team.cluster(backend='ec2' or 'gcp')"
+        )
+    return manifest.dask
+
+
+def _node_groups(manifest: TeamManifest, gpu: bool) -> list[Any]:
+    kind = "gpu" if gpu else "cpu"
+    groups = [group for group in manifest.node_groups if group.kind == kind]
+    if not groups:
+        raise ClusterError(f"team {manifest.team} has no {kind} node group: ask IT to add one to the stack")
+    return groups
+
+
+def _capacity_selector(manifest: TeamManifest, gpu: bool, spot: bool | None) -> tuple[dict[str, str], Any]:
+    """Node selector and affinity asking for spot / on-demand nodes, checked against the team's node groups."""
+    if spot is None:
+        return {}, None
+    wanted = "spot" if spot else "on-demand"
+    if not any(group.capacity == wanted for group in _node_groups(manifest, gpu)):
+        kind = "GPU" if gpu else "CPU"
+        raise ClusterError(f"team {manifest.team} has no {wanted} {kind} node group; ask without spot= or ask IT")
+    if manifest.cloud == "aws":
+        return {EKS_CAPACITY_LABEL: "SPOT" if spot else "ON_DEMAND"}, None
+    if spot:
+        return {GKE_SPOT_LABEL: "true"}, None
+    expression = {"key": GKE_SPOT_LABEL, "operator": "DoesNotExist"}
+    return {}, {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [expression]}]}}}  # fmt: skip
+
+
+def kube_cluster_spec(
+    manifest: TeamManifest,
+    *,
+    name: str = "dask",
+    image: str | None = None,
+    n_workers: int = 0,
+    gpu: bool = False,
+    spot: bool | None = None,
+    idle_timeout: int | None = None,
+    worker_resources: Mapping[str, Mapping[str, str]] | None = None,
+    batch: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The DaskCluster resource for the team's namespace (nothing is contacted)."""
+    from dask_kubernetes.operator import make_cluster_spec
+
+    defaults = _dask_defaults(manifest)
+    if n_workers < 0:
+        raise ClusterError(f"n_workers must be >= 0, got {n_workers}")
+    if gpu:
+        _node_groups(manifest, gpu=True)
+    image = str(image) if image else defaults.image
+    worker = worker_resources or (defaults.gpu_worker_resources if gpu else defaults.worker_resources).model_dump()
+    scheduler = defaults.worker_resources.model_dump()
+    timeout = defaults.idle_timeout_seconds if idle_timeout is None else idle_timeout
+    spec: dict[str, Any] = make_cluster_spec(
+        name=name, image=image, n_workers=n_workers, resources=None, env=dict(env or {}), idle_timeout=timeout
+    )
+    spec["metadata"]["namespace"] = defaults.namespace
+    spec["metadata"]["labels"] = {"teamstack.io/team": manifest.team}
+    priority = defaults.batch_priority_class if batch else defaults.interactive_priority_class
+
+    scheduler_pod = spec["spec"]["scheduler"]["spec"]
+    scheduler_pod.update(
+        serviceAccountName=defaults.scheduler_service_account,
+        nodeSelector=dict(defaults.cpu_node_selector),
+        priorityClassName=priority,
+        securityContext=dict(_RESTRICTED_POD),
+    )
+    (scheduler_container,) = scheduler_pod["containers"]
+    # make_cluster_spec writes the `dask-scheduler` script, which current distributed no longer installs.
+    scheduler_container["args"] = ["dask", "scheduler", "--host", "0.0.0.0"]
+    scheduler_container["resources"] = scheduler
+    scheduler_container["securityContext"] = dict(_RESTRICTED_CONTAINER)
+
+    selector, affinity = _capacity_selector(manifest, gpu, spot)
+    worker_pod = spec["spec"]["worker"]["spec"]
+    worker_pod.update(
+        serviceAccountName=defaults.worker_service_account,
+        nodeSelector={**(defaults.gpu_node_selector if gpu else defaults.cpu_node_selector), **selector},
+        priorityClassName=priority,
+        securityContext=dict(_RESTRICTED_POD),
+    )
+    if affinity:
+        worker_pod["affinity"] = affinity
+    if gpu:
+        worker_pod["tolerations"] = [t.model_dump(exclude_none=True) for t in defaults.gpu_tolerations]
+    (worker_container,) = worker_pod["containers"]
+    worker_container["resources"] = worker
+    worker_container["securityContext"] = dict(_RESTRICTED_CONTAINER)
+    if gpu:
+        gpus = worker.get("limits", {}).get("nvidia.com/gpu", "1")
+        # Tasks that need a GPU can ask for it with dask.annotate(resources={"GPU": 1}).
+        insert = worker_container["args"].index("--name")
+        worker_container["args"][insert:insert] = ["--resources", f"GPU={gpus}"]
+    return spec
+
+
+def kube_cluster(manifest: TeamManifest, *, adapt: tuple[int, int] | None = None, **options: Any) -> Any:
+    """Start a KubeCluster in the team namespace (needs a kubeconfig for the team's cluster)."""
+    from dask_kubernetes.operator import KubeCluster
+
+    spec = kube_cluster_spec(manifest, **options)
+    cluster = KubeCluster(custom_cluster_spec=spec, namespace=spec["metadata"]["namespace"], shutdown_on_close=True)
+    if adapt is not None:
+        cluster.adapt(minimum=adapt[0], maximum=adapt[1])
+    return cluster
+
+
+# --- VMs ----------------------------------------------------------------------------------------------------
+
+
+def _yaml_quoted(command: str) -> str:
+    # dask-cloudprovider pastes each bootstrap command after "- " in its cloud-init YAML: quote it as a YAML
+    # single-quoted scalar so ':' or '#' in the command cannot change the document.
+    return "'" + command.replace("'", "''") + "'"
+
+
+def registry_login_commands(image: str) -> list[str]:
+    """Bootstrap commands that let Docker pull `image` from the team's private registry (none if public)."""
+    host = image.split("/", 1)[0]
+    ecr = _ECR_HOST_RE.match(host)
+    if ecr:
+        region = ecr.group(2)
+        # --net=host: the container reaches the instance metadata service (and its role) like the host does.
+        login = (
+            f"docker run --rm --net=host {AWS_CLI_IMAGE} ecr get-login-password --region {region}"
+            f" | docker login --username AWS --password-stdin {host}"
+        )
+        return [_yaml_quoted(login)]
+    if _AR_HOST_RE.match(host):
+        token = (
+            "curl -sf -H 'Metadata-Flavor: Google' "
+            "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+            " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+            f" | docker login --username oauth2accesstoken --password-stdin https://{host}"
+        )
+        return [_yaml_quoted(token)]
+    return []
+
+
+def _vm_image(manifest: TeamManifest, image: str | None) -> str:
+    if image:
+        return str(image)
+    if manifest.dask is not None:
+        return manifest.dask.image
+    raise ClusterError("pass image=... (for example team.environments.build(...)): the team manifest names none")
+
+
+def _instance_type(manifest: TeamManifest, gpu: bool, chosen: str | None) -> str:
+    return chosen or _node_groups(manifest, gpu)[0].instance_types[0]
+
+
+def ubuntu_ami(ssm_client: Any) -> str:
+    from botocore.exceptions import ClientError
+
+    try:
+        return str(ssm_client.get_parameter(Name=UBUNTU_AMI_PARAMETER)["Parameter"]["Value"])
+    except ClientError as error:
+        raise ClusterError(f"cannot look up the Ubuntu AMI ({UBUNTU_AMI_PARAMETER}): pass ami=... ({error})") from None
+
+
+def ec2_cluster_options(
+    manifest: TeamManifest,
+    *,
+    instance_profile: str,
+    ami: str,
+    image: str | None = None,
+    n_workers: int = 0,
+    gpu: bool = False,
+    spot: bool = False,
+    worker_instance_type: str | None = None,
+    scheduler_instance_type: str | None = None,
+    idle_timeout: int | None = None,
+    filesystem_size: int | None = None,
+    subnet_id: str | None = None,
+) -> dict[str, Any]:
+    """EC2Cluster keyword arguments inside the team's network (pure: nothing is contacted)."""
+    if (
+        manifest.cloud != "aws"
+        or not isinstance(manifest.network, Network)
+        or not isinstance(manifest.identity, Identity)
+    ):
+        raise ClusterError(f"backend 'ec2' needs an AWS team stack; team {manifest.team} is on {manifest.cloud}")
+    if not instance_profile:
+        raise ClusterError(
+            "backend 'ec2' needs instance_profile=...: an IAM instance profile whose role may read the team's "
+            "buckets and pull from its registry (the stack does not create one)"
+        )
+    network = manifest.network
+    subnet = subnet_id or network.private_subnet_ids[0]
+    if subnet not in network.private_subnet_ids:
+        raise ClusterError(f"subnet {subnet} is not one of team {manifest.team}'s private subnets")
+    worker_type = _instance_type(manifest, gpu, worker_instance_type)
+    if gpu and not is_gpu_instance_type(worker_type):
+        raise ClusterError(f"gpu=True but {worker_type} is not a GPU instance type")
+    timeout = (
+        idle_timeout if idle_timeout is not None else (manifest.dask.idle_timeout_seconds if manifest.dask else 1200)
+    )
+    docker_image = _vm_image(manifest, image)
+    tags = {**manifest.tags, "teamstack.io/launched-by": "teamstack-client"}
+    profile = {"Arn": instance_profile} if instance_profile.startswith("arn:") else {"Name": instance_profile}
+    return {
+        "region": manifest.region,
+        "vpc": network.vpc_id,
+        "subnet_id": subnet,
+        "security_groups": [network.dask_security_group_id],
+        "iam_instance_profile": profile,
+        "ami": ami,
+        "bootstrap": True,
+        "extra_bootstrap": registry_login_commands(docker_image),
+        "docker_image": docker_image,
+        "scheduler_instance_type": _instance_type(manifest, False, scheduler_instance_type),
+        "worker_instance_type": worker_type,
+        "use_private_ip": True,
+        "instance_tags": tags,
+        "volume_tags": tags,
+        "spot": spot,
+        "n_workers": n_workers,
+        "filesystem_size": filesystem_size or 64,
+        "scheduler_options": {"idle_timeout": f"{timeout}s"},
+        "security": True,
+    }
+
+
+def _encrypt_and_keep_private(params: dict[str, Any], **_: Any) -> None:
+    """botocore `provide-client-params.ec2.RunInstances` hook: encrypted root volume, no public address."""
+    for mapping in params.get("BlockDeviceMappings", []):
+        if "Ebs" in mapping:
+            mapping["Ebs"]["Encrypted"] = True
+    for interface in params.get("NetworkInterfaces", []):
+        interface["AssociatePublicIpAddress"] = False
+    params.setdefault("MetadataOptions", {"HttpTokens": "required", "HttpPutResponseHopLimit": 1})
+
+
+@functools.cache
+def team_ec2_cluster_class() -> type:
+    """EC2Cluster with per-VM GPU detection and hardened RunInstances (built lazily: imports dask-cloudprovider)."""
+    from dask_cloudprovider.aws.ec2 import EC2Cluster, EC2Scheduler, EC2Worker
+
+    def harden(vm: Any) -> None:
+        session = vm.cluster.boto_session
+        if not getattr(session, "_teamstack_hardened", False):
+            session.register("provide-client-params.ec2.RunInstances", _encrypt_and_keep_private)
+            session._teamstack_hardened = True
+
+    class TeamEC2Scheduler(EC2Scheduler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.gpu_instance = is_gpu_instance_type(self.instance_type)
+
+        async def create_vm(self) -> Any:
+            harden(self)
+            return await super().create_vm()
+
+    class TeamEC2Worker(EC2Worker):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.gpu_instance = is_gpu_instance_type(self.instance_type)
+
+        async def create_vm(self) -> Any:
+            harden(self)
+            return await super().create_vm()
+
+    class TeamEC2Cluster(EC2Cluster):
+        """EC2Cluster assigns its own VM classes in __init__ and starts at once: these properties keep ours."""
+
+        scheduler_class = property(lambda self: TeamEC2Scheduler, lambda self, value: None)
+        worker_class = property(lambda self: TeamEC2Worker, lambda self, value: None)
+
+    return TeamEC2Cluster
+
+
+def ec2_cluster(manifest: TeamManifest, *, adapt: tuple[int, int] | None = None, **options: Any) -> Any:
+    cluster = team_ec2_cluster_class()(**ec2_cluster_options(manifest, **options))
+    if adapt is not None:
+        cluster.adapt(minimum=adapt[0], maximum=adapt[1])
+    return cluster
+
+
+def gcp_cluster_options(
+    manifest: TeamManifest,
+    *,
+    image: str | None = None,
+    n_workers: int = 0,
+    gpu: bool = False,
+    gpu_type: str | None = None,
+    spot: bool = False,
+    worker_machine_type: str | None = None,
+    scheduler_machine_type: str | None = None,
+    source_image: str = "projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts",
+    filesystem_size: int | None = None,
+    idle_timeout: int | None = None,
+) -> dict[str, Any]:
+    """GCPCluster keyword arguments inside the team's network (pure: nothing is contacted)."""
+    if manifest.cloud != "gcp" or not isinstance(manifest.network, GcpNetwork):
+        raise ClusterError(f"backend 'gcp' needs a GCP team stack; team {manifest.team} is on {manifest.cloud}")
+    assert isinstance(manifest.identity, GcpIdentity)
+    network = manifest.network
+    if network.subnetwork != network.network:
+        # GCPCluster builds the subnetwork path from the network name (dask-cloudprovider #396).
+        raise ClusterError(
+            f"GCPCluster can only use a subnetwork named like its network; team {manifest.team}'s subnetwork "
+            f"{network.subnetwork!r} differs from network {network.network!r}: use the Kubernetes backend"
+        )
+    if gpu and not gpu_type:
+        raise ClusterError("gpu=True on GCP needs gpu_type=... (for example 'nvidia-tesla-t4')")
+    timeout = (
+        idle_timeout if idle_timeout is not None else (manifest.dask.idle_timeout_seconds if manifest.dask else 1200)
+    )
+    docker_image = _vm_image(manifest, image)
+    options: dict[str, Any] = {
+        "projectid": manifest.account,
+        "zone": network.zones[0],
+        "network": network.network,
+        "network_projectid": manifest.account,
+        "scheduler_machine_type": scheduler_machine_type or "e2-standard-4",
+        "worker_machine_type": worker_machine_type or (_node_groups(manifest, gpu)[0].instance_types[0]),
+        "source_image": source_image,
+        "docker_image": docker_image,
+        "extra_bootstrap": registry_login_commands(docker_image),
+        "preemptible": spot,
+        "instance_labels": {k.lower().replace("/", "_").replace(".", "_"): v.lower() for k, v in manifest.tags.items()},
+        "service_account": manifest.identity.dask_worker_gsa,
+        "n_workers": n_workers,
+        "filesystem_size": filesystem_size or 64,
+        "scheduler_options": {"idle_timeout": f"{timeout}s"},
+        "security": True,
+    }
+    if gpu:
+        options.update(worker_ngpus=1, worker_gpu_type=gpu_type)
+    return options
+
+
+def private_gcp_config() -> dict[str, Any]:
+    # GCPCluster ignores public_ingress passed as a keyword; only dask config turns the external IP off.
+    return {"cloudprovider.gcp.public_ingress": False}
+
+
+def gcp_cluster(manifest: TeamManifest, *, adapt: tuple[int, int] | None = None, **options: Any) -> Any:
+    import dask.config
+    from dask_cloudprovider.gcp import GCPCluster
+
+    kwargs = gcp_cluster_options(manifest, **options)
+    # Set for the process, not a `with` block: the setting is read again whenever a worker VM is created.
+    dask.config.set(private_gcp_config())
+    cluster = GCPCluster(**kwargs)
+    if adapt is not None:
+        cluster.adapt(minimum=adapt[0], maximum=adapt[1])
+    return cluster

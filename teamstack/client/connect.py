@@ -1,0 +1,107 @@
+"""`teamstack.connect(team)`: the team manifest, and from it clusters, environments and the catalog."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from teamstack.client import clusters
+from teamstack.client.catalog import Catalog
+from teamstack.client.environments import Environments
+from teamstack.client.errors import ClusterError
+from teamstack.client.manifest_source import load_manifest
+from teamstack.client.storage import GcsStore, ObjectStore, S3Store, gcs_client
+from teamstack.manifest import TeamManifest
+
+BACKENDS = ("kubernetes", "ec2", "gcp")
+
+
+class Team:
+    """One team stack, seen from a notebook."""
+
+    def __init__(self, manifest: TeamManifest, *, shared_catalogs: Mapping[str, str] | None = None) -> None:
+        self.manifest = manifest
+        self._shared_catalogs = dict(shared_catalogs or {})
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return f"<Team {m.team} ({m.cloud} {m.region}, account {m.account})>"
+
+    @property
+    def name(self) -> str:
+        return self.manifest.team
+
+    @functools.cached_property
+    def _session(self) -> Any:
+        import boto3
+
+        return boto3.session.Session(region_name=self.manifest.region)
+
+    def aws_client(self, service: str) -> Any:
+        return self._session.client(service)
+
+    def _store(self, url: str) -> ObjectStore:
+        bucket = url.split("://", 1)[1].split("/", 1)[0]
+        if url.startswith("s3://"):
+            return S3Store(bucket, self.aws_client("s3"))
+        if url.startswith("gs://"):
+            return GcsStore(bucket, gcs_client(self.manifest.account))
+        raise ValueError(f"catalog bucket URL {url!r} must start with s3:// or gs://")
+
+    @functools.cached_property
+    def catalog(self) -> Catalog:
+        """The team's datasets (index in its first catalog bucket) plus read-only ones shared with it."""
+        first = self.manifest.catalog[0]
+        options: dict[str, Any] = (
+            {"s3": {"client_kwargs": {"region_name": self.manifest.region}}}
+            if self.manifest.cloud == "aws"
+            else {"gs": {"project": self.manifest.account}}
+        )
+        shared = {team: self._store(url) for team, url in self._shared_catalogs.items()}
+        return Catalog(self.name, self._store(first.url), shared=shared, storage_options=options)
+
+    @functools.cached_property
+    def environments(self) -> Environments:
+        return Environments(self.manifest, self.aws_client)
+
+    def cluster(self, *, backend: str = "kubernetes", adapt: tuple[int, int] | None = None, **options: Any) -> Any:
+        """A Dask cluster in the team stack.
+
+        backend "kubernetes" (default): KubeCluster in the team namespace; options: name, image, n_workers, gpu,
+        spot, idle_timeout, worker_resources, batch, env. backend "ec2": EC2Cluster in a private subnet;
+        needs instance_profile=..., optional ami (default: current Ubuntu 22.04), image, n_workers, gpu, spot,
+        worker_instance_type, idle_timeout. backend "gcp": GCPCluster; image, gpu, gpu_type, spot, ...
+        adapt=(minimum, maximum) scales workers between the two.
+        """
+        if adapt is not None and not (0 <= adapt[0] <= adapt[1]):
+            raise ClusterError(f"adapt=(minimum, maximum) needs 0 <= minimum <= maximum, got {adapt}")
+        if backend == "kubernetes":
+            return clusters.kube_cluster(self.manifest, adapt=adapt, **options)
+        if backend == "ec2":
+            if "ami" not in options:
+                options["ami"] = clusters.ubuntu_ami(self.aws_client("ssm"))
+            return clusters.ec2_cluster(self.manifest, adapt=adapt, **options)
+        if backend == "gcp":
+            return clusters.gcp_cluster(self.manifest, adapt=adapt, **options)
+        raise ClusterError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+
+
+def connect(
+    team: str | None = None,
+    *,
+    manifest: str | None = None,
+    cloud: str | None = None,
+    project: str | None = None,
+    region: str | None = None,
+    shared_catalogs: Mapping[str, str] | None = None,
+) -> Team:
+    """Connect to a team stack by team name (AWS: SSM; GCP: `cloud="gcp"` or `project=...`) or manifest location.
+
+    `shared_catalogs` maps other teams to their catalog bucket URL (`{"analytics": "s3://analytics-raw-..."}`):
+    their datasets are listed as `<team>/<name>`, read-only.
+    """
+    return Team(
+        load_manifest(team, location=manifest, cloud=cloud, project=project, region=region),
+        shared_catalogs=shared_catalogs,
+    )

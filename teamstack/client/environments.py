@@ -1,0 +1,276 @@
+"""Images of a data scientist's environment: `team.environments.build(spec)`.
+
+The spec is normalised (teamstack.client.specs), its tag is `envhash.image_tag(manifest.build.recipeHash,
+variant, bytes)`; if the registry has `<repositoryUri>:<tag>` the image is returned at once, else the spec is
+uploaded to `s3://<build.bucket>/<build.specPrefix><variant>/<tag>/<file>` (which starts the CodeBuild
+project through EventBridge) and the client waits for the tag, showing the build's phase, until a timeout.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from teamstack import envhash
+from teamstack.client.errors import BuildError, SpecError
+from teamstack.manifest import TeamManifest
+
+if TYPE_CHECKING:  # the module imports PyYAML and packaging: loaded only when a spec is read
+    from teamstack.client.specs import Spec
+
+DEFAULT_TIMEOUT_SECONDS = 3600
+POLL_SECONDS = 10.0
+# CodeBuild's phases in order: the progress bar advances through them.
+PHASES = (
+    "SUBMITTED",
+    "QUEUED",
+    "PROVISIONING",
+    "DOWNLOAD_SOURCE",
+    "INSTALL",
+    "PRE_BUILD",
+    "BUILD",
+    "POST_BUILD",
+    "UPLOAD_ARTIFACTS",
+    "FINALIZING",
+    "COMPLETED",
+)
+FAILED_STATUSES = ("FAILED", "FAULT", "TIMED_OUT", "STOPPED")
+LOG_TAIL_LINES = 8
+
+
+class VersionMismatchWarning(UserWarning):
+    """The image's dask/distributed may differ from this client's: the most common cause of Dask errors."""
+
+
+@dataclass(frozen=True)
+class Image:
+    uri: str
+    tag: str
+    variant: str
+    spec: Spec
+    built: bool  # False: the registry already had it
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+def version_warnings(spec: Spec, installed: Callable[[str], str | None] | None = None) -> list[str]:
+    """What to warn about when the image's dask/distributed will not be this client's versions."""
+
+    def client_version(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    from teamstack.client.specs import VERSION_CHECKED
+
+    lookup = installed or client_version
+    messages = []
+    for name in VERSION_CHECKED:
+        mine = lookup(name)
+        if mine is None:
+            continue
+        pinned = spec.pins.get(name)
+        if name not in spec.pins or pinned is None:
+            messages.append(
+                f"{spec.source} does not pin {name}; the image gets whatever resolves at build time while this "
+                f"client has {name} {mine}: pin {name}=={mine}"
+            )
+        elif pinned != mine:
+            messages.append(
+                f"the image will have {name} {pinned} ({spec.source}) but this client has {name} {mine}: "
+                "client and workers should match"
+            )
+    return messages
+
+
+def build_failure(build: dict[str, Any], log_lines: list[str]) -> str:
+    """One-line reason of a failed CodeBuild build (BatchGetBuilds shape), then the log's last lines."""
+    failed = [p for p in build.get("phases", []) if p.get("phaseStatus") in FAILED_STATUSES]
+    reasons = []
+    for phase in failed:
+        contexts = "; ".join(c.get("message", "") for c in phase.get("contexts", []) if c.get("message"))
+        reasons.append(f"{phase.get('phaseType')} {phase.get('phaseStatus')}" + (f": {contexts}" if contexts else ""))
+    summary = f"image build {build.get('id')} {build.get('buildStatus')}" + (
+        f" in {'; '.join(reasons)}" if reasons else ""
+    )
+    tail = [line.rstrip() for line in log_lines if line.strip()][-LOG_TAIL_LINES:]
+    return summary + ("".join(f"\n  | {line}" for line in tail) if tail else "")
+
+
+class Environments:
+    """Build (or find) the image of an environment spec in the team's registry."""
+
+    def __init__(self, manifest: TeamManifest, client: Callable[[str], Any]) -> None:
+        self.manifest = manifest
+        self._client = client  # service name -> boto3 client in the team's region
+
+    def image_for(self, spec: Spec, variant: str = "cpu") -> tuple[str, str]:
+        if self.manifest.build.spec_prefix != envhash.SPEC_PREFIX:
+            raise BuildError(
+                f"the team's build.specPrefix is {self.manifest.build.spec_prefix!r}; this client uploads to "
+                f"{envhash.SPEC_PREFIX!r}: upgrade the teamstack package"
+            )
+        try:
+            tag = envhash.image_tag(self.manifest.build.recipe_hash, variant, spec.content)
+        except ValueError as error:
+            raise SpecError(str(error)) from None
+        return tag, f"{self.manifest.registry.repository_uri}:{tag}"
+
+    def build(
+        self,
+        spec: str | Path | None = None,
+        *,
+        variant: str = "cpu",
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        poll: float = POLL_SECONDS,
+        progress: bool = True,
+    ) -> Image:
+        """The image of `spec` (a file, a folder, or None for the current environment), built if needed."""
+        if variant not in envhash.VARIANTS:
+            raise SpecError(f"unknown image variant {variant!r}: expected one of {', '.join(envhash.VARIANTS)}")
+        if self.manifest.cloud != "aws":
+            raise BuildError(
+                "environment builds need the AWS image pipeline; this GCP team stack has no build pipeline "
+                "the client can drive yet: pass an existing image to team.cluster(image=...)"
+            )
+        from teamstack.client.specs import load_spec  # PyYAML and packaging: only when building
+
+        loaded = load_spec(spec)
+        for message in version_warnings(loaded):
+            warnings.warn(message, VersionMismatchWarning, stacklevel=2)
+        tag, uri = self.image_for(loaded, variant)
+        if self._image_exists(tag):
+            return Image(uri, tag, variant, loaded, built=False)
+        key = envhash.spec_key(variant, tag, loaded.filename)
+        uploaded_at = datetime.now(UTC)
+        self._upload(key, loaded)
+        self._wait(tag, uri, key, uploaded_at, timeout, poll, progress)
+        return Image(uri, tag, variant, loaded, built=True)
+
+    # --- AWS -----------------------------------------------------------------------------------------------
+
+    def _repository(self) -> tuple[str, str]:
+        host, _, name = self.manifest.registry.repository_uri.partition("/")
+        return host.split(".", 1)[0], name
+
+    def _image_exists(self, tag: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        registry_id, repository = self._repository()
+        try:
+            self._client("ecr").describe_images(
+                registryId=registry_id, repositoryName=repository, imageIds=[{"imageTag": tag}]
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == "ImageNotFoundException":
+                return False
+            if code == "RepositoryNotFoundException":
+                raise BuildError(
+                    f"the team's registry {self.manifest.registry.repository_uri} does not exist: "
+                    "is the stack deployed?"
+                ) from None
+            raise BuildError(f"cannot look up {repository}:{tag} in ECR: {code}: {error}") from None
+        return True
+
+    def _upload(self, key: str, spec: Spec) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client("s3").put_object(
+                Bucket=self.manifest.build.bucket, Key=key, Body=spec.content, ContentType="text/plain"
+            )
+        except ClientError as error:
+            raise BuildError(
+                f"cannot upload the spec to s3://{self.manifest.build.bucket}/{key}: "
+                f"{error.response.get('Error', {}).get('Code')}"
+            ) from None
+
+    def _find_build(self, key: str, since: datetime) -> dict[str, Any] | None:
+        """The newest build of the team's project started for `key` (SPEC_KEY) after `since`, if any."""
+        codebuild = self._client("codebuild")
+        ids = codebuild.list_builds_for_project(projectName=self.manifest.build.project, sortOrder="DESCENDING")
+        ids = ids.get("ids", [])[:20]
+        if not ids:
+            return None
+        for build in codebuild.batch_get_builds(ids=ids).get("builds", []):
+            variables = build.get("environment", {}).get("environmentVariables", [])
+            started = build.get("startTime")
+            if any(v.get("name") == "SPEC_KEY" and v.get("value") == key for v in variables) and (
+                not isinstance(started, datetime) or started >= since
+            ):
+                return dict(build)
+        return None
+
+    def _log_tail(self, build: dict[str, Any]) -> list[str]:
+        from botocore.exceptions import ClientError
+
+        logs = build.get("logs", {})
+        group = logs.get("groupName") or self.manifest.build.log_group
+        stream = logs.get("streamName")
+        if not stream:
+            return []
+        try:
+            events = self._client("logs").get_log_events(
+                logGroupName=group, logStreamName=stream, limit=LOG_TAIL_LINES * 3, startFromHead=False
+            )
+        except ClientError:
+            return [f"(build log {group} {stream} not readable)"]
+        return [str(event.get("message", "")) for event in events.get("events", [])]
+
+    def _wait(
+        self, tag: str, uri: str, key: str, uploaded_at: datetime, timeout: float, poll: float, progress: bool
+    ) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        deadline = time.monotonic() + timeout
+        since = uploaded_at - timedelta(minutes=1)  # clock skew between this machine and CodeBuild
+        build: dict[str, Any] | None = None
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[phase]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not progress,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"building {uri}", total=len(PHASES) - 1, phase="waiting for the build to start")
+            while True:
+                if self._image_exists(tag):
+                    bar.update(task, completed=len(PHASES) - 1, phase="pushed")
+                    return
+                build = self._find_build(key, since) or build
+                if build is not None:
+                    phase = str(build.get("currentPhase", ""))
+                    done = PHASES.index(phase) if phase in PHASES else 0
+                    bar.update(task, completed=done, phase=f"{phase.lower()} ({build.get('id')})")
+                    status = build.get("buildStatus")
+                    if status in FAILED_STATUSES:
+                        raise BuildError(build_failure(build, self._log_tail(build)))
+                    if status == "SUCCEEDED" and not self._image_exists(tag):
+                        raise BuildError(
+                            f"image build {build.get('id')} succeeded but {uri} is not in the registry; "
+                            f"see the log group {self.manifest.build.log_group}"
+                        )
+                if time.monotonic() >= deadline:
+                    where = (
+                        f"build {build.get('id')} is {build.get('currentPhase')}"
+                        if build
+                        else "no build has started for it (is the spec upload event reaching CodeBuild?)"
+                    )
+                    raise BuildError(
+                        f"{uri} was not ready after {timeout:g}s: {where}; "
+                        f"log group {self.manifest.build.log_group}, spec s3://{self.manifest.build.bucket}/{key}"
+                    )
+                time.sleep(poll)
