@@ -318,6 +318,8 @@ class TeamConfig(_Model):
     cluster_location: Literal["regional", "zonal"] = "regional"  # GCP only
     release_channel: Literal["rapid", "regular", "stable", "extended"] = "regular"  # GCP only
     pod_cidr: str | None = None  # GCP only, required there: the pods' secondary range
+    # GCP only: the gke-security-groups@<domain> group, so Kubernetes RBAC may name Google groups.
+    gke_security_group: str | None = None
     namespace: str | None = None
     system_node_group: SystemNodeGroupConfig = Field(default_factory=SystemNodeGroupConfig)
     node_groups: Annotated[list[NodeGroupConfig], Field(min_length=1, max_length=20)]
@@ -595,7 +597,14 @@ def check_team(team: TeamConfig) -> None:
 def _gcp_only_keys(team: TeamConfig) -> list[str]:
     keys = [
         f"teamstack:{_ALIASES[name]}"
-        for name in ("zones", "cluster_location", "release_channel", "pod_cidr", "data_scientist_members")
+        for name in (
+            "zones",
+            "cluster_location",
+            "release_channel",
+            "pod_cidr",
+            "data_scientist_members",
+            "gke_security_group",
+        )
         if name in team.model_fields_set
     ]
     if "machine_type" in team.system_node_group.model_fields_set:
@@ -694,6 +703,21 @@ def _check_gcp(team: TeamConfig) -> None:
         raise _Issue("teamstack:dataScientistMembers", "list at least one group:<email> or user:<email>")
     for i, member in enumerate(team.data_scientist_members):
         _check_gcp_member(f"teamstack:dataScientistMembers[{i}]", member)
+    security_group = team.gke_security_group
+    if security_group is not None and not (
+        _EMAIL.match(security_group) and security_group.lower().startswith("gke-security-groups@")
+    ):
+        raise _Issue(
+            "teamstack:gkeSecurityGroup",
+            f"'{security_group}' is not GKE's RBAC group; it is named gke-security-groups@<your domain>",
+        )
+    groups = [m for m in team.data_scientist_members if m.lower().startswith("group:")]
+    if groups and security_group is None:
+        raise _Issue(
+            "teamstack:gkeSecurityGroup",
+            f"required when dataScientistMembers lists groups ({groups[0]}): GKE's Google Groups for RBAC "
+            "needs gke-security-groups@<your domain>, with the team's groups as its members",
+        )
     billing = team.budget.billing_account
     if billing is None:
         raise _Issue("teamstack:budget.billingAccount", "required key is missing (the Cloud Billing account id)")

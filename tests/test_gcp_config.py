@@ -165,6 +165,18 @@ CORPUS = [
         "is an AWS setting",
         set_(("teamstack:dataScientistPrincipals",), ["arn:aws:iam::111122223333:role/x"]),
     ),
+    Case(
+        "security-group-missing",
+        "teamstack:gkeSecurityGroup",
+        "required when dataScientistMembers lists groups",
+        drop(("teamstack:gkeSecurityGroup",)),
+    ),
+    Case(
+        "security-group-other-name",
+        "teamstack:gkeSecurityGroup",
+        "gke-security-groups@<your domain>",
+        set_(("teamstack:gkeSecurityGroup",), "ml-geo@example.com"),
+    ),
     # billing
     Case(
         "billing-missing",

@@ -151,6 +151,8 @@ def test_cluster_is_private_with_authorized_networks_never_open(plan: Plan, team
     assert authorized["gcpPublicCidrsAccessEnabled"] is False
     assert cluster["masterAuth"]["clientCertificateConfig"]["issueClientCertificate"] is False
     assert cluster["enableLegacyAbac"] is False
+    # Kubernetes RBAC of the team namespace names Google groups: GKE resolves them through the security group.
+    assert cluster["authenticatorGroupsConfig"] == {"securityGroup": team.gke_security_group}
 
 
 def test_cluster_location_zones_network_and_release_channel(plan: Plan, team: TeamConfig) -> None:

@@ -113,6 +113,7 @@ class ClusterArgs:
     kubernetes_version: str
     release_channel: str
     api_access_cidrs: Sequence[str]
+    security_group: str | None  # gke-security-groups@<domain>: Kubernetes RBAC may name Google groups
     kms_key_id: pulumi.Input[str]
     node_service_account: pulumi.Input[str]
     labels: Mapping[str, str]
@@ -159,6 +160,11 @@ class Cluster(pulumi.ComponentResource):
                 client_certificate_config=gcp.container.ClusterMasterAuthClientCertificateConfigArgs(
                     issue_client_certificate=False
                 )
+            ),
+            authenticator_groups_config=(
+                gcp.container.ClusterAuthenticatorGroupsConfigArgs(security_group=args.security_group)
+                if args.security_group
+                else None
             ),
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.release_channel.upper()),
             min_master_version=args.kubernetes_version,

@@ -183,6 +183,7 @@ class GcpTeamStack(pulumi.ComponentResource):
                 kubernetes_version=team.kubernetes_version,
                 release_channel=team.release_channel,
                 api_access_cidrs=team.api_access_cidrs,
+                security_group=team.gke_security_group,
                 kms_key_id=key.id,
                 node_service_account=people.node.email,
                 labels=labels,
