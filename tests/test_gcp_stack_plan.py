@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import ipaddress
 import json
+import re
 
 import pulumi_gcp as gcp
 import pytest
@@ -409,7 +410,9 @@ def test_a_spec_landing_in_the_build_bucket_triggers_cloud_build(plan: Plan, tea
     assert substitutions["_BUILD_BUCKET"] == build_bucket
     assert substitutions["_REPOSITORY_URI"] == plan.outputs["registryUri"]
     assert substitutions["_RECIPE_HASH"] == plan.outputs["manifest"]["build"]["recipeHash"]
-    assert "OBJECT_FINALIZE" in trigger["filter"] and "_SPEC_KEY.matches" in trigger["filter"]
+    # The filter's CEL string literal, unescaped, is exactly the pattern the build's key check accepts.
+    cel = re.fullmatch(r'_EVENT_TYPE == "OBJECT_FINALIZE" && _SPEC_KEY\.matches\("(.*)"\)', trigger["filter"])
+    assert cel is not None and cel.group(1).replace("\\\\", "\\") == SPEC_KEY_PATTERN
     # The build is exactly images/cloudbuild.yaml, with images/ (zipped in the build bucket) as its source.
     document = yaml.safe_load((ROOT / "images" / "cloudbuild.yaml").read_text(encoding="utf-8"))
     steps = trigger["build"]["steps"]
@@ -425,8 +428,6 @@ def test_a_spec_landing_in_the_build_bucket_triggers_cloud_build(plan: Plan, tea
 
 
 def test_the_trigger_filter_admits_exactly_the_spec_keys_a_build_accepts() -> None:
-    import re
-
     good = spec_key("gpu", image_tag("0123456789abcdef", "gpu", b"torch\n"), "requirements.txt")
     assert re.match(SPEC_KEY_PATTERN, good)
     for bad in ("specs/gpu/x/requirements.txt", f"{good}.bak", "teamstack/manifest.json", "recipes/images-1.zip"):

@@ -18,18 +18,17 @@ import pulumi
 import pulumi_gcp as gcp
 import yaml
 
-from teamstack.envhash import SPEC_FILENAMES, SPEC_PREFIX, VARIANTS
+from teamstack.envhash import SPEC_FILENAMES, SPEC_PREFIX, TAG_LENGTH, VARIANTS
 
 RECIPE_PREFIX = "recipes/"
 CLOUDBUILD_FILE = "cloudbuild.yaml"
 
 # Only spec files a build accepts start one: the trigger's filter, in CEL over the substitutions.
-SPEC_KEY_PATTERN = (
-    f"^{SPEC_PREFIX}({'|'.join(VARIANTS)})/[0-9a-f]{{32}}/({'|'.join(re.escape(name) for name in SPEC_FILENAMES)})$"
-)
-TRIGGER_FILTER = (
-    f'_EVENT_TYPE == "OBJECT_FINALIZE" && _SPEC_KEY.matches("{SPEC_KEY_PATTERN.replace(chr(92), chr(92) * 2)}")'
-)
+_SPEC_FILES = "|".join(re.escape(name) for name in SPEC_FILENAMES)
+SPEC_KEY_PATTERN = f"^{SPEC_PREFIX}({'|'.join(VARIANTS)})/[0-9a-f]{{{TAG_LENGTH}}}/({_SPEC_FILES})$"
+# In a CEL string literal a backslash is written twice.
+_CEL_PATTERN = SPEC_KEY_PATTERN.replace("\\", "\\\\")
+TRIGGER_FILTER = f'_EVENT_TYPE == "OBJECT_FINALIZE" && _SPEC_KEY.matches("{_CEL_PATTERN}")'
 # Pub/Sub message attributes of a GCS notification -> the build's substitutions.
 TRIGGER_SUBSTITUTIONS = {
     "_SPEC_KEY": "$(body.message.attributes.objectId)",
