@@ -17,6 +17,8 @@ from components.gcp.kms import TeamKey, TeamKeyArgs
 from components.gcp.network import Network, NetworkArgs
 from components.gcp.pipeline import ImagePipeline, ImagePipelineArgs
 from components.gcp.registry import Registry, RegistryArgs
+from components.k8s import spec as k8s_spec
+from components.k8s.gke import gke_kubernetes_layer
 from teamstack import naming
 from teamstack.config import TeamConfig
 from teamstack.envhash import SPEC_PREFIX
@@ -208,6 +210,25 @@ class GcpTeamStack(pulumi.ComponentResource):
             ),
             child,
         )
+        layer = gke_kubernetes_layer(
+            name,
+            team,
+            endpoint=cluster.endpoint,
+            certificate_authority=cluster.certificate_authority,
+            pools=[
+                k8s_spec.WorkerPool(spec.name, spec.kind, spec.max_nodes, spec.gpus_per_node)
+                for spec in specs
+                if spec.kind != "system"
+            ],
+            scheduler_gsa=people.dask_scheduler.email,
+            worker_gsa=people.dask_worker.email,
+            repository_url=registry.url,
+            build_bucket=build_bucket.name,
+            recipe_hash=recipe_hash,
+            # The provider needs the cluster with its pools; the default environment needs the pipeline.
+            depends_on=[cluster, pipeline],
+            parent=self,
+        )
         assert team.budget.billing_account is not None  # check_team requires it on GCP
         TeamBudget(
             f"{name}-budget",
@@ -240,6 +261,7 @@ class GcpTeamStack(pulumi.ComponentResource):
             scheduler=people.dask_scheduler.email,
             worker=people.dask_worker.email,
             builder=people.image_builder.email,
+            dask=layer.dask_defaults,
         ).apply(lambda v: self._manifest(team, env, pools, recipe_hash, v).to_json())
         manifest_object = gcp.storage.BucketObject(
             f"{name}-manifest",
@@ -348,6 +370,7 @@ class GcpTeamStack(pulumi.ComponentResource):
                     "dataScientistMembers": list(team.data_scientist_members),
                 },
                 "tags": team.labels_for_resources,
+                "dask": v["dask"],
             }
         )
 
