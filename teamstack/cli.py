@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.tree import Tree
 
 from teamstack.config import ConfigError, load_team
@@ -139,7 +140,8 @@ def _print_plan(plan: Any) -> None:
             kind = "[cyan]" if resource.custom else "[magenta]"
             label = f"{kind}{resource.type}[/] {resource.name}"
             summary = _summary(resource) if resource.custom else ""
-            add(branch.add(f"{label}  [dim]{summary}[/dim]" if summary else label), resource.urn)
+            # Escaped: summaries hold brackets ("[protected]", JSON lists) that Rich would read as markup.
+            add(branch.add(f"{label}  [dim]{escape(summary)}[/dim]" if summary else label), resource.urn)
 
     add(tree, None)
     out.print(tree)

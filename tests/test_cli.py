@@ -142,6 +142,9 @@ def test_plan_prints_the_resource_tree_and_the_outputs(ml_vision: PlanRun) -> No
     assert "└── teamstack:aws:TeamStack ml-vision\n" in stdout
     for resource in document["resources"]:
         assert f"{resource['type']} {resource['name']}" in stdout
+    # A reviewer sees which resources survive `pulumi destroy` (brackets are not swallowed as markup).
+    protected = [r for r in document["resources"] if r["options"]["protect"]]
+    assert protected and stdout.count("[protected]") == len(protected)
     outputs = stdout.split("\noutputs\n", 1)[1]
     assert document["outputs"]["clusterName"] == "ml-vision"
     assert '\n  clusterName: "ml-vision"\n' in f"\n{outputs}"
