@@ -9,6 +9,7 @@ resolved to the mock ids/ARNs of the resources they point at.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import runpy
 import sys
@@ -141,6 +142,23 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         with self._lock:
             self.planned.append(planned)
         return response
+
+    def Invoke(self, request: Any) -> Any:
+        """Pulumi's mock monitor answers an invoke on a worker thread and leaves an event loop behind on it; closed
+        here, so it is not finalised at interpreter exit after its own socket (a traceback on a clean exit)."""
+        if threading.current_thread() is threading.main_thread():
+            return super().Invoke(request)
+        try:
+            return super().Invoke(request)
+        finally:
+            policy = asyncio.get_event_loop_policy()
+            try:
+                loop = policy.get_event_loop()
+            except RuntimeError:
+                loop = None  # no loop on this thread
+            if loop is not None and not loop.is_running():
+                loop.close()
+                policy.set_event_loop(None)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if "::pulumi:pulumi:Stack::" in request.urn:
