@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,15 +42,58 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+class _Shared:
+    """One server per process, however many test modules take the fixture.
+
+    Each module that imports these fixtures has its own session-scoped copy, and moto keeps its state per
+    process, not per server: so every copy shares one server, and the last to finish stops it.
+    """
+
+    def __init__(self, start: Callable[[], tuple[Any, str]]) -> None:
+        self._start = start
+        self._server: Any = None
+        self._endpoint = ""
+        self._users = 0
+
+    def acquire(self) -> str:
+        if self._users == 0:
+            self._server, self._endpoint = self._start()
+        self._users += 1
+        return self._endpoint
+
+    def release(self) -> None:
+        self._users -= 1
+        if self._users == 0:
+            self._server.stop()
+            self._server = None
+
+
+def _start_moto() -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    return server, f"http://{host}:{port}"
+
+
+def _start_gcs() -> tuple[Any, str]:
+    from gcp_storage_emulator.server import create_server
+
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    return server, f"http://127.0.0.1:{port}"
+
+
+_moto = _Shared(_start_moto)
+_gcs = _Shared(_start_gcs)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    yield _moto.acquire()
+    _moto.release()
 
 
 AWS_TEST_ENV = {
@@ -128,6 +171,18 @@ def _seed(endpoint: str) -> AwsTeam:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     client("ecr").create_repository(repositoryName=manifest.registry.repository_uri.split("/", 1)[1])
     client("logs").create_log_group(logGroupName=manifest.build.log_group)
+    client("codebuild").create_project(
+        name=manifest.build.project,
+        source={"type": "S3", "location": f"{manifest.build.bucket}/recipes/images-{manifest.build.recipe_hash}.zip"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+            "computeType": "BUILD_GENERAL1_LARGE",
+        },
+        serviceRole=manifest.identity.image_builder_role_arn,  # type: ignore[union-attr]
+        logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": manifest.build.log_group}},
+    )
 
     iam = client("iam")
     trust = {
@@ -158,13 +213,8 @@ def aws_team(aws_env: str) -> AwsTeam:
 
 @pytest.fixture(scope="session")
 def gcs_endpoint() -> Iterator[str]:
-    from gcp_storage_emulator.server import create_server
-
-    port = free_port()
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    yield _gcs.acquire()
+    _gcs.release()
 
 
 @pytest.fixture
@@ -194,7 +244,10 @@ def gcp_manifest(team: str = "geo", project: str = GCP_PROJECT) -> TeamManifest:
         owner="geo-leads@example.com",
         network=GcpNetwork(network=f"{team}-vpc", subnetwork=f"{team}-vpc", zones=["europe-west4-a"]),
         cluster=planned.cluster.model_copy(update={"name": team, "namespace": team}),
-        node_groups=[g.model_copy(update={"instance_types": ["n2-standard-8"]}) for g in planned.node_groups[:2]],
+        node_groups=[
+            g.model_copy(update={"instance_types": ["n1-standard-8" if g.kind == "gpu" else "n2-standard-8"]})
+            for g in planned.node_groups[:3]
+        ],
         registry=planned.registry.model_copy(
             update={"repository_uri": f"europe-west4-docker.pkg.dev/{project}/{team}/dask"}
         ),

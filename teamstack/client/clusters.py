@@ -105,7 +105,13 @@ def kube_cluster_spec(
     scheduler = defaults.worker_resources.model_dump()
     timeout = defaults.idle_timeout_seconds if idle_timeout is None else idle_timeout
     spec: dict[str, Any] = make_cluster_spec(
-        name=name, image=image, n_workers=n_workers, resources=None, env=dict(env or {}), idle_timeout=timeout
+        name=name,
+        image=image,
+        n_workers=n_workers,
+        resources=None,
+        env=dict(env or {}),
+        worker_command="dask worker",  # the `dask-worker` script is gone from current distributed
+        idle_timeout=timeout,
     )
     spec["metadata"]["namespace"] = defaults.namespace
     spec["metadata"]["labels"] = {"teamstack.io/team": manifest.team}

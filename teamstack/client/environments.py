@@ -196,8 +196,17 @@ class Environments:
 
     def _find_build(self, key: str, since: datetime) -> dict[str, Any] | None:
         """The newest build of the team's project started for `key` (SPEC_KEY) after `since`, if any."""
+        from botocore.exceptions import ClientError
+
         codebuild = self._client("codebuild")
-        ids = codebuild.list_builds_for_project(projectName=self.manifest.build.project, sortOrder="DESCENDING")
+        try:
+            ids = codebuild.list_builds_for_project(projectName=self.manifest.build.project, sortOrder="DESCENDING")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise BuildError(
+                    f"the team's build project {self.manifest.build.project} does not exist: is the stack deployed?"
+                ) from None
+            raise
         ids = ids.get("ids", [])[:20]
         if not ids:
             return None

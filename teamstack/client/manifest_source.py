@@ -142,7 +142,7 @@ def _read_ssm(name: str, region: str | None) -> str:
 
     where = f"SSM parameter {name}"
     try:
-        client = boto3.client("ssm", region_name=region)
+        client = boto3.session.Session(region_name=region).client("ssm")
         where = f"SSM parameter {name} ({client.meta.region_name})"
         return str(client.get_parameter(Name=name)["Parameter"]["Value"])
     except (BotoCoreError, ClientError) as error:
@@ -155,7 +155,7 @@ def _read_s3(url: str, region: str | None) -> str:
 
     bucket, key = _split_url(url)
     try:
-        body = boto3.client("s3", region_name=region).get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = boto3.session.Session(region_name=region).client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         return body.decode("utf-8")
     except (BotoCoreError, ClientError) as error:
         raise _aws_failure(error, url) from None

@@ -225,15 +225,19 @@ def requirements_from_uv_lock(lock_text: str, project_name: str, source: str = "
 
 def current_environment() -> Spec:
     """Every installed distribution of this interpreter, pinned; local/editable installs are left out."""
-    requirements = []
+    pinned: dict[str, str] = {}
     for distribution in importlib.metadata.distributions():
         name = distribution.metadata["Name"]
-        if not name:
-            continue
+        if not name or canonicalize_name(name) in pinned:
+            continue  # the first on sys.path is the one imported
+        location = Path(str(distribution.locate_file("")))
+        if not {"site-packages", "dist-packages"} & set(location.parts):
+            continue  # metadata of a source checkout on sys.path, not an installed package
         direct = distribution.read_text("direct_url.json")
         if direct and ("dir_info" in json.loads(direct) or json.loads(direct).get("url", "").startswith("file:")):
             continue  # installed from a local folder or file: nothing a build could fetch
-        requirements.append(f"{canonicalize_name(name)}=={distribution.version}")
+        pinned[canonicalize_name(name)] = f"{canonicalize_name(name)}=={distribution.version}"
+    requirements = list(pinned.values())
     spec = normalise_requirements("\n".join(requirements), "the current environment")
     return spec
 
