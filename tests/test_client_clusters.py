@@ -150,7 +150,12 @@ def test_ec2_launch_at_the_api_boundary(aws_team: AwsTeam) -> None:
             await vm.destroy_vm()
         return addresses
 
-    addresses = asyncio.run(launch())
+    # A private loop: asyncio.run would leave the main thread without a current loop for later tests.
+    loop = asyncio.new_event_loop()
+    try:
+        addresses = loop.run_until_complete(launch())
+    finally:
+        loop.close()
     assert len(captured) == 2
     for params in captured:  # botocore has base64-encoded the user data by this point, as EC2 receives it
         params["UserData"] = base64.b64decode(params["UserData"]).decode()

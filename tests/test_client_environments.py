@@ -290,5 +290,5 @@ def test_gcp_builds_say_what_is_missing() -> None:
 
     from teamstack.client import Team
 
-    with pytest.raises(BuildError, match="no build pipeline the client can drive yet"):
+    with pytest.raises(BuildError, match="supports AWS team stacks only for now"):
         Team(gcp_manifest()).environments.build(None, progress=False)

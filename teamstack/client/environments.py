@@ -137,9 +137,11 @@ class Environments:
         if variant not in envhash.VARIANTS:
             raise SpecError(f"unknown image variant {variant!r}: expected one of {', '.join(envhash.VARIANTS)}")
         if self.manifest.cloud != "aws":
+            # The GCP stack's Cloud Build pipeline exists, but this client cannot yet check Artifact Registry
+            # for a tag or follow a Cloud Build build; it says so rather than upload and wait blind.
             raise BuildError(
-                "environment builds need the AWS image pipeline; this GCP team stack has no build pipeline "
-                "the client can drive yet: pass an existing image to team.cluster(image=...)"
+                "team.environments.build supports AWS team stacks only for now; on GCP the stack's Cloud Build "
+                "pipeline is not driven by the client yet: pass an existing image to team.cluster(image=...)"
             )
         from teamstack.client.specs import load_spec  # PyYAML and packaging: only when building
 
