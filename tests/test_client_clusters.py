@@ -244,3 +244,17 @@ def test_gcp_public_ingress_from_config_removes_the_external_ip() -> None:
         body = instance.create_gcp_config()
     assert "accessConfigs" not in body["networkInterfaces"][0]
     assert body["serviceAccounts"][0]["email"] == options["service_account"]
+
+
+def test_team_cluster_refuses_bad_requests_before_starting_anything(aws_team: AwsTeam) -> None:
+    import teamstack
+
+    team = teamstack.connect("ml-vision")
+    with pytest.raises(ClusterError, match="0 <= minimum <= maximum"):
+        team.cluster(adapt=(5, 2))
+    with pytest.raises(ClusterError, match="unknown backend 'fargate'"):
+        team.cluster(backend="fargate")
+    with pytest.raises(ClusterError, match="needs a GCP team stack"):
+        team.cluster(backend="gcp", image="img:1")
+    with pytest.raises(ClusterError, match="cannot look up the Ubuntu AMI"):
+        team.cluster(backend="ec2", instance_profile=aws_team.instance_profile_arn)  # moto has no Canonical parameter

@@ -236,7 +236,7 @@ def test_a_new_spec_is_uploaded_and_waited_for(aws_team: AwsTeam, tmp_path: Path
     builder = threading.Thread(target=pipeline)
     builder.start()
     with pytest.warns(VersionMismatchWarning, match="does not pin dask"):
-        image = team.environments.build(path, variant="gpu", poll=0.05, timeout=120, progress=False)
+        image = team.environments.build(path, variant="gpu", poll=0.05, timeout=120, progress=True)
     builder.join()
     assert image.built and image.variant == "gpu"
     key = envhash.spec_key("gpu", image.tag, "requirements.txt")
