@@ -338,7 +338,8 @@ def autoscaler_values(
             "scale-down-delay-after-add": "10m",
         },
         **_placement(node_selector, tolerations),
-        "securityContext": {**_RESTRICTED_POD, "runAsUser": 65534, "runAsGroup": 65534},
+        # fsGroup: the Pod Identity token the agent projects into the pod must be readable by this non-root user.
+        "securityContext": {**_RESTRICTED_POD, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534},
         "containerSecurityContext": dict(_RESTRICTED_CONTAINER),
         "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
     }
