@@ -283,12 +283,3 @@ def test_failure_reason_names_the_phase_and_the_log_tail(aws_team: AwsTeam) -> N
     first, *rest = reason.splitlines()
     assert first == "image build ml-vision-image-build:1234 FAILED in PRE_BUILD FAILED: Error while executing command"
     assert rest[-1].endswith("its content hashes to y")
-
-
-def test_gcp_builds_say_what_is_missing() -> None:
-    from standins import gcp_manifest
-
-    from teamstack.client import Team
-
-    with pytest.raises(BuildError, match="supports AWS team stacks only for now"):
-        Team(gcp_manifest()).environments.build(None, progress=False)

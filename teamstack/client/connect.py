@@ -63,7 +63,7 @@ class Team:
 
     @functools.cached_property
     def environments(self) -> Environments:
-        return Environments(self.manifest, self.aws_client)
+        return Environments(self.manifest, self.aws_client, gcs=lambda: gcs_client(self.manifest.account))
 
     def cluster(self, *, backend: str = "kubernetes", adapt: tuple[int, int] | None = None, **options: Any) -> Any:
         """A Dask cluster in the team stack.

@@ -2,8 +2,10 @@
 
 The spec is normalised (teamstack.client.specs), its tag is `envhash.image_tag(manifest.build.recipeHash,
 variant, bytes)`; if the registry has `<repositoryUri>:<tag>` the image is returned at once, else the spec is
-uploaded to `s3://<build.bucket>/<build.specPrefix><variant>/<tag>/<file>` (which starts the CodeBuild
-project through EventBridge) and the client waits for the tag, showing the build's phase, until a timeout.
+uploaded to `<build.bucket>/<build.specPrefix><variant>/<tag>/<file>` and the client waits for the tag,
+showing the build's progress, until a timeout. On AWS the upload starts the CodeBuild project through
+EventBridge (ECR and CodeBuild are asked through boto3); on GCP it starts the Cloud Build trigger through the
+bucket's Pub/Sub notification (Artifact Registry and Cloud Build are asked through teamstack.client.gcp_build).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from teamstack import envhash
 from teamstack.client.errors import BuildError, SpecError
+from teamstack.client.gcp_build import ArtifactRegistry, BuildState, CloudBuild, cloud_build_for_key, cloud_build_state
 from teamstack.manifest import TeamManifest
 
 if TYPE_CHECKING:  # the module imports PyYAML and packaging: loaded only when a spec is read
@@ -108,9 +111,21 @@ def build_failure(build: dict[str, Any], log_lines: list[str]) -> str:
 class Environments:
     """Build (or find) the image of an environment spec in the team's registry."""
 
-    def __init__(self, manifest: TeamManifest, client: Callable[[str], Any]) -> None:
+    def __init__(
+        self,
+        manifest: TeamManifest,
+        client: Callable[[str], Any],
+        *,
+        gcs: Callable[[], Any] | None = None,
+        registry_url: str | None = None,
+    ) -> None:
         self.manifest = manifest
         self._client = client  # service name -> boto3 client in the team's region
+        self._gcs = gcs  # -> google.cloud.storage.Client of the team's project (GCP)
+        self._registry_url = registry_url  # GCP: another host serving the registry's v2 API (tests, mirrors)
+        self._artifact_registry: ArtifactRegistry | None = None
+        self._cloud_build: CloudBuild | None = None
+        self._cloud_build_unavailable: str | None = None
 
     def image_for(self, spec: Spec, variant: str = "cpu") -> tuple[str, str]:
         if self.manifest.build.spec_prefix != envhash.SPEC_PREFIX:
@@ -136,13 +151,6 @@ class Environments:
         """The image of `spec` (a file, a folder, or None for the current environment), built if needed."""
         if variant not in envhash.VARIANTS:
             raise SpecError(f"unknown image variant {variant!r}: expected one of {', '.join(envhash.VARIANTS)}")
-        if self.manifest.cloud != "aws":
-            # The GCP stack's Cloud Build pipeline exists, but this client cannot yet check Artifact Registry
-            # for a tag or follow a Cloud Build build; it says so rather than upload and wait blind.
-            raise BuildError(
-                "team.environments.build supports AWS team stacks only for now; on GCP the stack's Cloud Build "
-                "pipeline is not driven by the client yet: pass an existing image to team.cluster(image=...)"
-            )
         from teamstack.client.specs import load_spec  # PyYAML and packaging: only when building
 
         loaded = load_spec(spec)
@@ -157,13 +165,99 @@ class Environments:
         self._wait(tag, uri, key, uploaded_at, timeout, poll, progress)
         return Image(uri, tag, variant, loaded, built=True)
 
+    # --- per cloud -----------------------------------------------------------------------------------------
+
+    @property
+    def _gcp(self) -> bool:
+        return self.manifest.cloud == "gcp"
+
+    def _image_exists(self, tag: str) -> bool:
+        return self._gcp_image_exists(tag) if self._gcp else self._ecr_image_exists(tag)
+
+    def _upload(self, key: str, spec: Spec) -> None:
+        if self._gcp:
+            self._gcs_upload(key, spec)
+        else:
+            self._s3_upload(key, spec)
+
+    def _build_state(self, key: str, since: datetime) -> BuildState | None:
+        return self._cloud_build_state(key, since) if self._gcp else self._codebuild_state(key, since)
+
+    def _spec_url(self, key: str) -> str:
+        return f"{'gs' if self._gcp else 's3'}://{self.manifest.build.bucket}/{key}"
+
+    def _logs_hint(self, state: BuildState | None) -> str:
+        if not self._gcp:
+            return f"log group {self.manifest.build.log_group}"
+        from teamstack.client.gcp_build import console_builds_url
+
+        log = state.log if state and state.log else console_builds_url(self.manifest.account)
+        seen = f" (build status not visible: {self._cloud_build_unavailable})" if self._cloud_build_unavailable else ""
+        return f"build log {log}{seen}"
+
+    # --- GCP -----------------------------------------------------------------------------------------------
+
+    def _gcp_image_exists(self, tag: str) -> bool:
+        if self._artifact_registry is None:
+            self._artifact_registry = ArtifactRegistry(
+                self.manifest.registry.repository_uri, registry_url=self._registry_url
+            )
+        return self._artifact_registry.has_tag(tag)
+
+    def _gcs_upload(self, key: str, spec: Spec) -> None:
+        from google.api_core.exceptions import Forbidden, GoogleAPICallError, NotFound, Unauthorized
+
+        from teamstack.client.storage import gcs_client
+
+        bucket = self.manifest.build.bucket
+        client = self._gcs() if self._gcs else gcs_client(self.manifest.account)
+        try:
+            client.bucket(bucket).blob(key).upload_from_string(spec.content, content_type="text/plain")
+        except NotFound:
+            raise BuildError(f"the team's build bucket gs://{bucket} does not exist: is the stack deployed?") from None
+        except (Forbidden, Unauthorized) as error:
+            raise BuildError(
+                f"cannot upload the spec to gs://{bucket}/{key}: {error.code} {type(error).__name__}; "
+                "it needs storage.objects.create on the build bucket (role roles/storage.objectCreator)"
+            ) from None
+        except GoogleAPICallError as error:
+            raise BuildError(f"cannot upload the spec to gs://{bucket}/{key}: {error.code} {error.message}") from None
+
+    def _cloud_build_state(self, key: str, since: datetime) -> BuildState | None:
+        """The build of `key`, if visible; a missing credential or role only hides progress, never the image."""
+        if self._cloud_build_unavailable:
+            return None
+        if self._cloud_build is None:
+            self._cloud_build = CloudBuild(self.manifest.account, self.manifest.build.project)
+        try:
+            build = cloud_build_for_key(self._cloud_build.builds(since), key)
+        except BuildError as error:
+            self._cloud_build_unavailable = str(error)
+            return None
+        return cloud_build_state(build) if build is not None else None
+
     # --- AWS -----------------------------------------------------------------------------------------------
 
     def _repository(self) -> tuple[str, str]:
         host, _, name = self.manifest.registry.repository_uri.partition("/")
         return host.split(".", 1)[0], name
 
-    def _image_exists(self, tag: str) -> bool:
+    def _codebuild_state(self, key: str, since: datetime) -> BuildState | None:
+        build = self._find_build(key, since)
+        if build is None:
+            return None
+        phase = str(build.get("currentPhase", ""))
+        status = build.get("buildStatus")
+        return BuildState(
+            id=str(build.get("id")),
+            stage=phase.lower(),
+            done=PHASES.index(phase) if phase in PHASES else 0,
+            total=len(PHASES) - 1,
+            failure=build_failure(build, self._log_tail(build)) if status in FAILED_STATUSES else None,
+            succeeded=status == "SUCCEEDED",
+        )
+
+    def _ecr_image_exists(self, tag: str) -> bool:
         from botocore.exceptions import ClientError
 
         registry_id, repository = self._repository()
@@ -183,7 +277,7 @@ class Environments:
             raise BuildError(f"cannot look up {repository}:{tag} in ECR: {code}: {error}") from None
         return True
 
-    def _upload(self, key: str, spec: Spec) -> None:
+    def _s3_upload(self, key: str, spec: Spec) -> None:
         from botocore.exceptions import ClientError
 
         try:
@@ -244,8 +338,9 @@ class Environments:
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         deadline = time.monotonic() + timeout
-        since = uploaded_at - timedelta(minutes=1)  # clock skew between this machine and CodeBuild
-        build: dict[str, Any] | None = None
+        since = uploaded_at - timedelta(minutes=1)  # clock skew between this machine and the build service
+        state: BuildState | None = None
+        pipeline = "the Cloud Build trigger" if self._gcp else "CodeBuild"
         with Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -256,32 +351,32 @@ class Environments:
             disable=not progress,
             transient=True,
         ) as bar:
-            task = bar.add_task(f"building {uri}", total=len(PHASES) - 1, phase="waiting for the build to start")
+            task = bar.add_task(f"building {uri}", total=None, phase="waiting for the build to start")
             while True:
                 if self._image_exists(tag):
-                    bar.update(task, completed=len(PHASES) - 1, phase="pushed")
+                    bar.update(task, total=1, completed=1, phase="pushed")
                     return
-                build = self._find_build(key, since) or build
-                if build is not None:
-                    phase = str(build.get("currentPhase", ""))
-                    done = PHASES.index(phase) if phase in PHASES else 0
-                    bar.update(task, completed=done, phase=f"{phase.lower()} ({build.get('id')})")
-                    status = build.get("buildStatus")
-                    if status in FAILED_STATUSES:
-                        raise BuildError(build_failure(build, self._log_tail(build)))
-                    if status == "SUCCEEDED" and not self._image_exists(tag):
+                state = self._build_state(key, since) or state
+                if state is not None:
+                    bar.update(task, total=state.total, completed=state.done, phase=f"{state.stage} ({state.id})")
+                    if state.failure:
+                        raise BuildError(state.failure)
+                    if state.succeeded and not self._image_exists(tag):
                         raise BuildError(
-                            f"image build {build.get('id')} succeeded but {uri} is not in the registry; "
-                            f"see the log group {self.manifest.build.log_group}"
+                            f"image build {state.id} succeeded but {uri} is not in the registry; "
+                            f"see the {self._logs_hint(state)}"
                         )
+                elif self._cloud_build_unavailable:
+                    bar.update(task, phase="waiting for the image (build status not visible)")
                 if time.monotonic() >= deadline:
-                    where = (
-                        f"build {build.get('id')} is {build.get('currentPhase')}"
-                        if build
-                        else "no build has started for it (is the spec upload event reaching CodeBuild?)"
-                    )
+                    if state:
+                        where = f"build {state.id} is {state.stage}"
+                    elif self._cloud_build_unavailable:
+                        where = "whether its build started is not visible"
+                    else:
+                        where = f"no build has started for it (is the spec upload event reaching {pipeline}?)"
                     raise BuildError(
                         f"{uri} was not ready after {timeout:g}s: {where}; "
-                        f"log group {self.manifest.build.log_group}, spec s3://{self.manifest.build.bucket}/{key}"
+                        f"{self._logs_hint(state)}, spec {self._spec_url(key)}"
                     )
                 time.sleep(poll)
