@@ -8,15 +8,18 @@ leaves a half-created stack behind.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_gcp as gcp
 
-from components.aws.stack import AwsEnvironment, AwsTeamStack
-from components.gcp.stack import GcpEnvironment, GcpTeamStack
 from teamstack.config import ConfigError, TeamConfig, load_team, stack_file
 from teamstack.envhash import recipe_hash
+
+# Each cloud's components (and so its provider SDK, hundreds of modules) are imported only for that cloud's
+# stacks: an AWS plan or `pulumi up` never pays for loading pulumi_gcp, nor a GCP one for pulumi_aws.
+if TYPE_CHECKING:
+    from components.aws.stack import AwsEnvironment, AwsTeamStack
+    from components.gcp.stack import GcpEnvironment, GcpTeamStack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECIPE_DIR = PROJECT_ROOT / "images"
@@ -30,6 +33,10 @@ def engine_config() -> dict[str, str]:
 
 
 def aws_environment(team: TeamConfig) -> AwsEnvironment:
+    import pulumi_aws as aws
+
+    from components.aws.stack import AwsEnvironment
+
     identity = aws.get_caller_identity()
     partition = aws.get_partition()
     zones = aws.get_availability_zones(
@@ -48,6 +55,10 @@ def aws_environment(team: TeamConfig) -> AwsEnvironment:
 
 
 def gcp_environment(team: TeamConfig) -> GcpEnvironment:
+    import pulumi_gcp as gcp
+
+    from components.gcp.stack import GcpEnvironment
+
     assert team.project is not None  # check_team requires gcp:project on GCP
     project = gcp.organizations.get_project(project_id=team.project)
     # Creates the Cloud Storage service agent if the project has none yet; the key and topic grants name it.
@@ -68,13 +79,20 @@ def run() -> None:
     stack = pulumi.get_stack()
     try:
         team = load_team(engine_config(), stack)
-        env = gcp_environment(team) if team.cloud == "gcp" else aws_environment(team)
+        if team.cloud == "gcp":
+            gcp_env = gcp_environment(team)
+        else:
+            aws_env = aws_environment(team)
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None
     team_stack: AwsTeamStack | GcpTeamStack
-    if isinstance(env, GcpEnvironment):
-        team_stack = GcpTeamStack(team.team, team, env, RECIPE_DIR, recipe_hash(RECIPE_DIR))
+    if team.cloud == "gcp":
+        from components.gcp.stack import GcpTeamStack
+
+        team_stack = GcpTeamStack(team.team, team, gcp_env, RECIPE_DIR, recipe_hash(RECIPE_DIR))
     else:
-        team_stack = AwsTeamStack(team.team, team, env, RECIPE_DIR, recipe_hash(RECIPE_DIR))
+        from components.aws.stack import AwsTeamStack
+
+        team_stack = AwsTeamStack(team.team, team, aws_env, RECIPE_DIR, recipe_hash(RECIPE_DIR))
     for name, value in team_stack.outputs.items():
         pulumi.export(name, value)
