@@ -318,16 +318,19 @@ def test_data_access_is_granted_on_the_teams_own_buckets_and_repository_only(pla
 def test_dask_service_accounts_are_bound_through_workload_identity(plan: Plan, team: TeamConfig) -> None:
     bindings = plan.of_type("gcp:serviceaccount/iAMMember:IAMMember")
     accounts = {a.inputs["accountId"]: a for a in plan.of_type("gcp:serviceaccount/account:Account")}
+    namespaces = [team.team_namespace, *team.kubernetes.extra_namespaces]
     seen = set()
     for binding in bindings:
         assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
         member = binding.inputs["member"]
-        assert member.startswith(f"serviceAccount:{team.project}.svc.id.goog[{team.team_namespace}/")
-        ksa = member.rsplit("/", 1)[-1].rstrip("]")
+        assert member.startswith(f"serviceAccount:{team.project}.svc.id.goog[")
+        namespace, ksa = member.split("[", 1)[1].rstrip("]").split("/")
         gsa = accounts[naming.gcp_service_account_id(team.team, ksa)]
         assert binding.inputs["serviceAccountId"] == gsa.id
-        seen.add(ksa)
-    assert seen == {naming.DASK_SCHEDULER_SERVICE_ACCOUNT, naming.DASK_WORKER_SERVICE_ACCOUNT}
+        seen.add((namespace, ksa))
+    # Every team namespace's Dask pods get their identity, and no other namespace's do.
+    dask = (naming.DASK_SCHEDULER_SERVICE_ACCOUNT, naming.DASK_WORKER_SERVICE_ACCOUNT)
+    assert seen == {(namespace, ksa) for namespace in namespaces for ksa in dask}
     for account_id in accounts:
         assert 6 <= len(account_id) <= 30 and account_id.startswith(team.team)
 
@@ -567,6 +570,7 @@ def zonal_private_plan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, 
             "teamstack:natMode": "none",
             "teamstack:apiAccessCidrs": [],
             "teamstack:releaseChannel": "stable",
+            "teamstack:kubernetes": {**config.get("teamstack:kubernetes", {}), "extraNamespaces": ["geo-batch"]},
         }
     )
     (root / "stacks" / f"Pulumi.{GCP_BASE}.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
@@ -590,3 +594,6 @@ def test_zonal_cluster_without_nat_and_private_endpoint_only(
         assert pool.inputs["location"] == "europe-west4-b"
         assert pool.inputs["nodeLocations"] == list(team.gcp_zones)
     assert plan.outputs["manifest"]["network"]["zones"] == ["europe-west4-b", "europe-west4-c"]
+    # The extra namespace's Dask service accounts are bound to the team's Google service accounts too.
+    test_dask_service_accounts_are_bound_through_workload_identity(plan, team)
+    assert team.kubernetes.extra_namespaces == ["geo-batch"]

@@ -44,6 +44,8 @@ class TeamIdentitiesArgs:
     namespace: str
     admins: Sequence[str]
     data_scientist_members: Sequence[str]
+    # The Kubernetes layer's extra team namespaces get the same Dask service accounts, so the same bindings.
+    extra_namespaces: Sequence[str] = ()
 
 
 class TeamIdentities(pulumi.ComponentResource):
@@ -59,13 +61,15 @@ class TeamIdentities(pulumi.ComponentResource):
             (naming.DASK_SCHEDULER_SERVICE_ACCOUNT, self.dask_scheduler),
             (naming.DASK_WORKER_SERVICE_ACCOUNT, self.dask_worker),
         ):
-            gcp.serviceaccount.IAMMember(
-                f"{name}-{ksa}-workload-identity",
-                service_account_id=gsa.name,
-                role="roles/iam.workloadIdentityUser",
-                member=workload_identity_member(args.project, args.namespace, ksa),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            for namespace in (args.namespace, *args.extra_namespaces):
+                suffix = "" if namespace == args.namespace else f"-{namespace}"
+                gcp.serviceaccount.IAMMember(
+                    f"{name}-{ksa}-workload-identity{suffix}",
+                    service_account_id=gsa.name,
+                    role="roles/iam.workloadIdentityUser",
+                    member=workload_identity_member(args.project, namespace, ksa),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
         self._project_roles("nodes", NODE_ROLES, [self.node.member])
         self._project_roles("image-builder", BUILDER_ROLES, [self.image_builder.member])
         self._project_roles("admins", ADMIN_ROLES, list(args.admins))

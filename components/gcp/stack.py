@@ -60,7 +60,14 @@ class GcpTeamStack(pulumi.ComponentResource):
 
         people = TeamIdentities(
             f"{name}-identities",
-            TeamIdentitiesArgs(team.team, project, namespace, team.admins, team.data_scientist_members),
+            TeamIdentitiesArgs(
+                team.team,
+                project,
+                namespace,
+                team.admins,
+                team.data_scientist_members,
+                extra_namespaces=tuple(team.kubernetes.extra_namespaces),
+            ),
             child,
         )
         key = TeamKey(f"{name}-kms", TeamKeyArgs(project, region, env.project_number, labels), child)
