@@ -24,6 +24,7 @@ from teamstack.client.environments import VersionMismatchWarning
 from teamstack.client.gcp_build import (
     REGISTRY_URL_ENV,
     bearer_challenge,
+    cloud_build_answer,
     cloud_build_for_key,
     cloud_build_state,
     registry_answer,
@@ -243,3 +244,24 @@ def test_failure_reason_names_the_step_the_detail_and_the_log() -> None:
     assert timed_out.failure.startswith("image build b-10 TIMEOUT in step build: Build timeout after 3600s; log: ")
     internal = cloud_build_state({"id": "b-11", "status": "INTERNAL_ERROR"})
     assert internal.failure == "image build b-11 INTERNAL_ERROR"
+
+
+def test_cloud_build_answers() -> None:
+    assert cloud_build_answer(200, {"builds": []}, "geo-dev", "geo-image-build") == {"builds": []}
+    # Throttled or briefly down: asked again at the next poll rather than failing a build that may succeed.
+    assert cloud_build_answer(429, {}, "geo-dev", "t") is None and cloud_build_answer(503, {}, "geo-dev", "t") is None
+    with pytest.raises(BuildError, match=r"HTTP 403\): needs cloudbuild.builds.list \(role roles/cloudbuild"):
+        cloud_build_answer(403, {"error": {"code": 403, "message": "denied"}}, "geo-dev", "t")
+    with pytest.raises(BuildError, match="trigger geo-image-build does not exist in geo-dev"):
+        cloud_build_answer(404, {}, "geo-dev", "geo-image-build")
+    with pytest.raises(BuildError, match="refused the builds query in geo-dev \\(HTTP 400\\): Invalid filter"):
+        cloud_build_answer(400, {"error": {"code": 400, "message": "Invalid filter"}}, "geo-dev", "t")
+
+
+def test_aws_users_need_no_google_libraries() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, teamstack.client.environments; print(any(m.startswith('google') for m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

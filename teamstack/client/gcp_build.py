@@ -124,12 +124,19 @@ class ArtifactRegistry:
         self._registry_token: str | None = None  # from the registry's own token service, after a challenge
 
     def _access_token(self) -> str:
+        from google.auth.exceptions import GoogleAuthError
         from google.auth.transport.requests import Request
 
         if self._credentials is None:
             self._credentials = google_credentials(f"read {self.repository_uri}")
         if not self._credentials.valid:
-            self._credentials.refresh(Request())
+            try:
+                self._credentials.refresh(Request())
+            except GoogleAuthError as error:
+                raise BuildError(
+                    f"cannot get a Google access token to read {self.repository_uri} ({error}): "
+                    "run `gcloud auth application-default login`"
+                ) from None
         return str(self._credentials.token)
 
     def _head(self, url: str, token: str | None) -> Any:
@@ -252,33 +259,65 @@ class CloudBuild:
         self._session: Any = None
         self._trigger_id: str | None = None
 
-    def _get(self, path: str, params: Mapping[str, str] | None = None) -> Mapping[str, Any]:
+    def _get(self, path: str, params: Mapping[str, str] | None = None) -> Mapping[str, Any] | None:
+        """The JSON answer; None when Cloud Build is briefly unavailable (asked again at the next poll)."""
+        import requests
+        from google.auth.exceptions import GoogleAuthError, TransportError
         from google.auth.transport.requests import AuthorizedSession
 
         if self._session is None:
             self._session = AuthorizedSession(google_credentials(f"follow Cloud Build in {self.project}"))
-        response = self._session.get(f"{self.api}/{path}", params=params, timeout=HTTP_TIMEOUT_SECONDS)
-        if response.status_code in (401, 403):
-            raise BuildError(f"cannot list Cloud Build builds in {self.project}: needs {BUILDS_READ}")
-        if response.status_code == 404:
+        try:
+            response = self._session.get(f"{self.api}/{path}", params=params, timeout=HTTP_TIMEOUT_SECONDS)
+        except (requests.RequestException, TransportError):
+            return None
+        except GoogleAuthError as error:  # e.g. expired user credentials: no point asking again
             raise BuildError(
-                f"the team's Cloud Build trigger {self.trigger} does not exist in {self.project}: "
-                "is the stack deployed?"
-            )
-        response.raise_for_status()
-        return dict(response.json())
+                f"cannot get a Google access token to follow Cloud Build ({error}): "
+                "run `gcloud auth application-default login`"
+            ) from None
+        return cloud_build_answer(response.status_code, _json(response), self.project, self.trigger)
 
     def builds(self, since: datetime) -> list[Mapping[str, Any]]:
         parent = f"projects/{self.project}/locations/{CLOUD_BUILD_LOCATION}"
         if self._trigger_id is None:
             # triggers.get takes the trigger's name as well as its id; builds are filtered on the id.
-            self._trigger_id = str(self._get(f"{parent}/triggers/{self.trigger}")["id"])
+            trigger = self._get(f"{parent}/triggers/{self.trigger}")
+            if trigger is None:
+                return []
+            self._trigger_id = str(trigger["id"])
         stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
         answer = self._get(
             f"{parent}/builds",
             {"filter": f'trigger_id="{self._trigger_id}" AND create_time>="{stamp}"', "pageSize": "50"},
         )
-        return list(answer.get("builds", []))
+        return list((answer or {}).get("builds", []))
+
+
+def _json(response: Any) -> Mapping[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def cloud_build_answer(status: int, body: Mapping[str, Any], project: str, trigger: str) -> Mapping[str, Any] | None:
+    """A Cloud Build REST answer: its body on success, None when worth asking again, else one line why not."""
+    if 200 <= status < 300:
+        return body
+    if status == 429 or status >= 500:
+        return None
+    message = str((body.get("error") or {}).get("message", "")) if isinstance(body.get("error"), dict) else ""
+    if status in (401, 403):
+        raise BuildError(f"cannot list Cloud Build builds in {project} (HTTP {status}): needs {BUILDS_READ}")
+    if status == 404:
+        raise BuildError(
+            f"the team's Cloud Build trigger {trigger} does not exist in {project}: is the stack deployed?"
+        )
+    raise BuildError(
+        f"Cloud Build refused the builds query in {project} (HTTP {status})" + (f": {message}" if message else "")
+    )
 
 
 def console_builds_url(project: str) -> str:
