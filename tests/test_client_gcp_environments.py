@@ -27,6 +27,7 @@ from teamstack.client.gcp_build import (
     cloud_build_answer,
     cloud_build_for_key,
     cloud_build_state,
+    log_lines,
     registry_answer,
     registry_endpoint,
 )
@@ -265,3 +266,17 @@ def test_aws_users_need_no_google_libraries() -> None:
     code = "import sys, teamstack.client.environments; print(any(m.startswith('google') for m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_build_log_lines_oldest_first() -> None:
+    entries = [  # entries:list answers newest first when asked orderBy "timestamp desc"
+        {"logName": "projects/geo-dev/logs/cloudbuild", "textPayload": "cloudbuild: REFUSED gs://b/specs/cpu/x\n"},
+        {"logName": "projects/geo-dev/logs/cloudbuild", "jsonPayload": {"message": 'Step #0 - "verify"'}},
+        {"logName": "projects/geo-dev/logs/cloudbuild", "textPayload": ""},
+        {"logName": "projects/geo-dev/logs/cloudbuild", "textPayload": 'starting build "b-9"'},
+    ]
+    assert log_lines(entries) == [
+        'starting build "b-9"',
+        'Step #0 - "verify"',
+        "cloudbuild: REFUSED gs://b/specs/cpu/x",
+    ]

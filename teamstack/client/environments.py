@@ -10,6 +10,7 @@ bucket's Pub/Sub notification (Artifact Registry and Cloud Build are asked throu
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import time
 import warnings
@@ -234,7 +235,14 @@ class Environments:
         except BuildError as error:
             self._cloud_build_unavailable = str(error)
             return None
-        return cloud_build_state(build) if build is not None else None
+        if build is None:
+            return None
+        state = cloud_build_state(build)
+        if state.failure:
+            log = self._cloud_build.log_tail(state.id, self.manifest.build.log_group, LOG_TAIL_LINES * 3)
+            tail = [line for line in log if line.strip()][-LOG_TAIL_LINES:]
+            state = dataclasses.replace(state, failure=state.failure + "".join(f"\n  | {line}" for line in tail))
+        return state
 
     # --- AWS -----------------------------------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ MANIFEST_MEDIA_TYPES = (
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 CLOUD_BUILD_API = "https://cloudbuild.googleapis.com/v1"
+LOGGING_API = "https://logging.googleapis.com/v2"
+LOGS_READ = "logging.logEntries.list (role roles/logging.viewer)"
 # The team's trigger is global (components/gcp/pipeline.py), so its builds are listed under locations/global.
 CLOUD_BUILD_LOCATION = "global"
 CLOUD_BUILD_FAILED = ("FAILURE", "TIMEOUT", "INTERNAL_ERROR", "CANCELLED", "EXPIRED")
@@ -278,6 +280,26 @@ class CloudBuild:
             ) from None
         return cloud_build_answer(response.status_code, _json(response), self.project, self.trigger)
 
+    def log_tail(self, build_id: str, log_name: str, lines: int) -> list[str]:
+        """The last lines a build wrote to Cloud Logging (its steps log there only: CLOUD_LOGGING_ONLY)."""
+        import requests
+
+        query = {
+            "resourceNames": [f"projects/{self.project}"],
+            "filter": f'logName="{log_name}" AND resource.type="build" AND resource.labels.build_id="{build_id}"',
+            "orderBy": "timestamp desc",
+            "pageSize": lines,
+        }
+        try:
+            response = self._session.post(f"{LOGGING_API}/entries:list", json=query, timeout=HTTP_TIMEOUT_SECONDS)
+        except requests.RequestException:
+            return [f"(build log {log_name} not reachable)"]
+        if response.status_code in (401, 403):
+            return [f"(build log {log_name} not readable: needs {LOGS_READ})"]
+        if response.status_code != 200:
+            return [f"(build log {log_name} not readable: HTTP {response.status_code})"]
+        return log_lines(_json(response).get("entries", []))
+
     def builds(self, since: datetime) -> list[Mapping[str, Any]]:
         parent = f"projects/{self.project}/locations/{CLOUD_BUILD_LOCATION}"
         if self._trigger_id is None:
@@ -292,6 +314,18 @@ class CloudBuild:
             {"filter": f'trigger_id="{self._trigger_id}" AND create_time>="{stamp}"', "pageSize": "50"},
         )
         return list((answer or {}).get("builds", []))
+
+
+def log_lines(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Cloud Logging entries (newest first, as asked) -> their text, oldest first."""
+    text = []
+    for entry in reversed(entries):
+        payload = entry.get("textPayload")
+        if payload is None and isinstance(entry.get("jsonPayload"), dict):
+            payload = entry["jsonPayload"].get("message")
+        if payload:
+            text.append(str(payload).rstrip())
+    return text
 
 
 def _json(response: Any) -> Mapping[str, Any]:
