@@ -87,3 +87,8 @@ def gcp_service_account_id(team: str, purpose: str) -> str:
 def gcp_repository_id(team: str) -> str:
     """The team's Artifact Registry repository (ids allow no '/', unlike ECR's `<team>/dask`)."""
     return f"{team}-dask"
+
+
+# The image inside the team's Artifact Registry repository: Artifact Registry refuses a push to
+# `<region>-docker.pkg.dev/<project>/<repository>` itself ("missing image name").
+GCP_IMAGE_NAME = "dask"

@@ -23,7 +23,7 @@ BASH = shutil.which("bash")
 pytestmark = pytest.mark.skipif(BASH is None or shutil.which("sha256sum") is None, reason="needs bash and coreutils")
 
 BUCKET = "ml-geo-envs-ml-geo-prod-example"
-REPOSITORY = "europe-west4-docker.pkg.dev/ml-geo-prod-example/ml-geo-dask"
+REPOSITORY = "europe-west4-docker.pkg.dev/ml-geo-prod-example/ml-geo-dask/dask"
 
 GCLOUD_STUB = """#!/usr/bin/env bash
 printf 'gcloud %s\\n' "$*" >>"$STUB_LOG"
@@ -258,7 +258,9 @@ def test_needs_its_substitutions(tmp_path: Path, missing: str) -> None:
 @pytest.mark.parametrize(
     "uri",
     [f"{REPOSITORY}:latest", "ml-geo-dask", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/analytics/dask",
-     "europe-west4-docker.pkg.dev/ml-geo-prod-example"],
+     "europe-west4-docker.pkg.dev/ml-geo-prod-example",
+     # The repository itself: Artifact Registry refuses a push without an image name.
+     "europe-west4-docker.pkg.dev/ml-geo-prod-example/ml-geo-dask"],
 )  # fmt: skip
 def test_rejects_a_repository_that_is_not_artifact_registry(tmp_path: Path, uri: str) -> None:
     build = CloudBuild(tmp_path)

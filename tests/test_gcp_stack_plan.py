@@ -391,7 +391,7 @@ def test_registry_is_immutable_cmek_and_cleaned_up(plan: Plan, team: TeamConfig)
     assert policies["keep-newest"]["action"] == "KEEP"
     assert policies["keep-newest"]["mostRecentVersions"]["keepCount"] == team.registry.keep_last_images
     assert plan.outputs["registryUri"] == (
-        f"{team.region}-docker.pkg.dev/{team.project}/{naming.gcp_repository_id(team.team)}"
+        f"{team.region}-docker.pkg.dev/{team.project}/{naming.gcp_repository_id(team.team)}/{naming.GCP_IMAGE_NAME}"
     )
 
 

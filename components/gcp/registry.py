@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from teamstack import naming
+
 TAGGED_MIN_AGE_DAYS = 30
 
 
@@ -65,9 +67,15 @@ class Registry(pulumi.ComponentResource):
             labels=dict(args.labels),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
-        # <region>-docker.pkg.dev/<project>/<repository>: what images are pushed to and pulled from.
+        # <region>-docker.pkg.dev/<project>/<repository>/<image>: what images are pushed to and pulled from.
         self.url: pulumi.Output[str] = pulumi.Output.concat(
-            args.region, "-docker.pkg.dev/", args.project, "/", self.repository.repository_id
+            args.region,
+            "-docker.pkg.dev/",
+            args.project,
+            "/",
+            self.repository.repository_id,
+            "/",
+            naming.GCP_IMAGE_NAME,
         )
         self.register_outputs({"url": self.url})
 
