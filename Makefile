@@ -29,7 +29,7 @@ lint: setup
 standins:
 	@if command -v docker-registry >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && apt-get install -y -qq docker-registry; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry; \
 	else \
 		echo "note: docker-registry is not installed (apt-get install docker-registry): the registry tests will skip"; \
 	fi
