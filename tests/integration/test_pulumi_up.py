@@ -24,8 +24,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -34,32 +32,25 @@ import yaml
 
 from teamstack.config import load_team
 from teamstack.stackfiles import load_project, stack_config
+from tests.integration.prerequisites import (
+    REPO,
+    credentials_missing,
+    engine_missing,
+    teardown,
+    variables_missing,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_REGION = "us-west-2"
 ADMIN_ENV = "TEAMSTACK_ITEST_ADMIN_ARN"
-
-
-def _aws_credentials() -> bool:
-    if any(os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE")):
-        return True
-    shared = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or str(Path.home() / ".aws" / "credentials")
-    return Path(shared).is_file()
+RETAINED_ADVICE = "empty the buckets first; schedule the KMS key's deletion"
 
 
 def _missing_prerequisites() -> list[str]:
-    missing = []
-    if os.environ.get("TEAMSTACK_INTEGRATION") != "1":
-        missing.append("TEAMSTACK_INTEGRATION=1 is not set")
-    if shutil.which("pulumi") is None:
-        missing.append("the pulumi CLI is not on PATH")
-    if not _aws_credentials():
-        missing.append(
-            "no AWS credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_WEB_IDENTITY_TOKEN_FILE, ~/.aws/credentials)"
-        )
-    if not os.environ.get(ADMIN_ENV):
-        missing.append(f"{ADMIN_ENV} (IAM role ARN to make cluster admin) is not set")
-    return missing
+    return [
+        *engine_missing(),
+        *credentials_missing("aws"),
+        *variables_missing({ADMIN_ENV: "IAM role ARN to make cluster admin"}),
+    ]
 
 
 _MISSING = _missing_prerequisites()
@@ -95,56 +86,6 @@ def check_manifest_parameter(name: str, region: str, team: str) -> None:
     manifest = json.loads(value)
     assert manifest["schemaVersion"] == 1
     assert manifest["team"] == team
-
-
-def retained_resources(stack: Any) -> list[str]:
-    """Resources in the stack's state that `destroy` leaves in the account (retainOnDelete)."""
-    deployment = stack.export_stack().deployment or {}
-    return [
-        f"{resource['type']} {resource.get('id') or resource['urn']}"
-        for resource in deployment.get("resources") or []
-        if resource.get("retainOnDelete") and resource.get("custom", True)
-    ]
-
-
-def teardown(stack: Any, stack_name: str, env: dict[str, str], backend: Path) -> list[str]:
-    """Unprotect, destroy and remove the stack; the problems met, each one line (teardown never raises)."""
-    problems: list[str] = []
-    retained: list[str] = []
-    try:
-        retained = retained_resources(stack)
-    except Exception as error:
-        problems.append(f"could not read the state for retained resources: {error}")
-    # The catalog buckets and the KMS key are protected: destroy refuses them until unprotected.
-    unprotect = subprocess.run(
-        ["pulumi", "state", "unprotect", "--all", "--yes", "--non-interactive", "--stack", stack_name],
-        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
-    if unprotect.returncode != 0:
-        problems.append(f"pulumi state unprotect failed ({unprotect.returncode}): {unprotect.stderr.strip()}")
-    destroyed = False
-    try:
-        stack.destroy(on_output=print)
-        destroyed = True
-    except Exception as error:
-        problems.append(f"destroy failed: {error}")
-    if destroyed:
-        try:
-            stack.workspace.remove_stack(stack_name)
-        except Exception as error:
-            problems.append(f"remove stack failed: {error}")
-    else:
-        problems.append(
-            f"the stack's state is kept in {backend}: PULUMI_BACKEND_URL={backend.as_uri()} "
-            f"pulumi destroy --stack {stack_name} --cwd {REPO} (recreate stacks/Pulumi.{stack_name}.yaml first)"
-        )
-    if retained:
-        print(
-            f"\nWARNING: {len(retained)} resources of {stack_name} are retained on delete and still exist; "
-            "delete them by hand (empty the buckets first; schedule the KMS key's deletion):\n  "
-            + "\n  ".join(retained)
-        )
-    return problems
 
 
 def test_pulumi_up_then_destroy_a_throwaway_team_stack(tmp_path: Path) -> None:
@@ -183,7 +124,7 @@ def test_pulumi_up_then_destroy_a_throwaway_team_stack(tmp_path: Path) -> None:
         check_manifest_parameter(outputs["manifestParameter"], region, stack_name)
         passed = True
     finally:
-        problems = teardown(stack, stack_name, env, backend) if stack is not None else []
+        problems = teardown(stack, stack_name, env, backend, RETAINED_ADVICE) if stack is not None else []
         stack_file.unlink(missing_ok=True)
         for problem in problems:
             print(f"TEARDOWN PROBLEM: {problem}")
