@@ -95,6 +95,8 @@ class Identity(_Part):
     dask_worker_service_account: str
     data_scientist_role_arn: str
     image_builder_role_arn: str
+    # The instance profile of Dask VMs (EC2Cluster); absent from manifests of stacks deployed before it existed.
+    dask_vm_instance_profile_arn: str | None = None
 
 
 class GcpIdentity(_Part):

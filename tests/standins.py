@@ -6,7 +6,8 @@ instance metadata) is set per test through monkeypatch, so nothing outside these
 reaches the internet.
 
 `aws_team` seeds moto with a team stack as the real offline plan of `ml-vision` describes it: the manifest
-(TeamManifest, with the network ids replaced by moto's real VPC, private subnets and Dask security group),
+(TeamManifest, with the network ids replaced by moto's real VPC, private subnets and Dask security group, and
+the dask-vm instance profile by moto's),
 the catalog and build buckets, the ECR repository, the CodeBuild log group and the manifest parameter.
 """
 
@@ -32,7 +33,7 @@ __all__ = ["aws_env", "aws_team", "gcs_endpoint", "gcs_env", "moto_endpoint"]
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "ml-vision"
 REGION = "us-west-2"
-INSTANCE_PROFILE = "ml-vision-dask-vm"
+INSTANCE_PROFILE = naming.role_name(TEAM, "dask-vm")  # the stack's dask-vm role and instance profile
 GCP_PROJECT = "vision-geo-dev"
 
 
@@ -156,6 +157,16 @@ def _seed(endpoint: str) -> AwsTeam:
     ]
     dask_sg = ec2.create_security_group(GroupName=f"{TEAM}-dask", Description="Dask", VpcId=vpc)["GroupId"]
     cluster_sg = ec2.create_security_group(GroupName=f"{TEAM}-cluster", Description="EKS", VpcId=vpc)["GroupId"]
+    # The stack's dask-vm role and instance profile, as the plan names them.
+    iam = client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    iam.create_role(RoleName=INSTANCE_PROFILE, AssumeRolePolicyDocument=json.dumps(trust))
+    profile = iam.create_instance_profile(InstanceProfileName=INSTANCE_PROFILE)["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName=INSTANCE_PROFILE, RoleName=INSTANCE_PROFILE)
+    identity = planned.identity.model_copy(update={"dask_vm_instance_profile_arn": profile})
     network = planned.network.model_copy(
         update={
             "vpc_id": vpc,
@@ -164,7 +175,9 @@ def _seed(endpoint: str) -> AwsTeam:
             "cluster_security_group_id": cluster_sg,
         }
     )
-    manifest = TeamManifest.model_validate(planned.model_copy(update={"network": network}).model_dump())
+    manifest = TeamManifest.model_validate(
+        planned.model_copy(update={"network": network, "identity": identity}).model_dump()
+    )
 
     s3 = client("s3")
     for bucket in [manifest.build.bucket, *(c.bucket for c in manifest.catalog)]:
@@ -184,14 +197,6 @@ def _seed(endpoint: str) -> AwsTeam:
         logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": manifest.build.log_group}},
     )
 
-    iam = client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-    }
-    iam.create_role(RoleName=f"{TEAM}-dask-vm", AssumeRolePolicyDocument=json.dumps(trust))
-    profile = iam.create_instance_profile(InstanceProfileName=INSTANCE_PROFILE)["InstanceProfile"]["Arn"]
-    iam.add_role_to_instance_profile(InstanceProfileName=INSTANCE_PROFILE, RoleName=f"{TEAM}-dask-vm")
     ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
 
     client("ssm").put_parameter(

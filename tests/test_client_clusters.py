@@ -24,7 +24,7 @@ from teamstack.client.clusters import (
     registry_login_commands,
     team_ec2_cluster_class,
 )
-from teamstack.manifest import TeamManifest
+from teamstack.manifest import Identity, TeamManifest
 
 
 @pytest.fixture
@@ -132,9 +132,8 @@ def test_registry_login_is_valid_cloud_init(manifest: TeamManifest) -> None:
 def test_ec2_launch_at_the_api_boundary(aws_team: AwsTeam) -> None:
     manifest = aws_team.manifest
     assert manifest.dask is not None
-    options = ec2_cluster_options(
-        manifest, instance_profile=aws_team.instance_profile_arn, ami=aws_team.ami, gpu=True, spot=True, n_workers=1
-    )
+    # No instance_profile: the VMs get the stack's dask-vm profile, named in the manifest.
+    options = ec2_cluster_options(manifest, ami=aws_team.ami, gpu=True, spot=True, n_workers=1)
     captured: list[dict[str, Any]] = []
 
     async def launch() -> list[Any]:
@@ -166,11 +165,17 @@ def test_ec2_launch_at_the_api_boundary(aws_team: AwsTeam) -> None:
         assert interface["Groups"] == [network.dask_security_group_id]  # type: ignore[union-attr]
         assert interface["AssociatePublicIpAddress"] is False
         assert params["IamInstanceProfile"] == {"Arn": aws_team.instance_profile_arn}
+        assert aws_team.instance_profile_arn == manifest.identity.dask_vm_instance_profile_arn  # type: ignore[union-attr]
         assert params["ImageId"] == aws_team.ami
         assert all(m["Ebs"]["Encrypted"] is True for m in params["BlockDeviceMappings"])
         assert params["MetadataOptions"]["HttpTokens"] == "required"
         tags = {s["ResourceType"]: {t["Key"]: t["Value"] for t in s["Tags"]} for s in params["TagSpecifications"]}
-        for kind in ("instance", "volume"):
+        # The data-scientist role launches only resources tagged team=<team>, the spot request included.
+        launched = ["instance", "volume", "network-interface"] + (
+            ["spot-instances-request"] if "InstanceMarketOptions" in params else []
+        )
+        assert sorted(tags) == sorted(launched)
+        for kind in launched:
             assert tags[kind]["team"] == "ml-vision" and tags[kind]["cost-center"] == manifest.cost_center
         assert f"--password-stdin {manifest.dask.image.split('/')[0]}" in params["UserData"]
         assert manifest.dask.image in params["UserData"]
@@ -187,8 +192,19 @@ def test_ec2_launch_at_the_api_boundary(aws_team: AwsTeam) -> None:
 
 def test_ec2_options_refuse_what_the_stack_cannot_serve(aws_team: AwsTeam) -> None:
     manifest = aws_team.manifest
-    with pytest.raises(ClusterError, match="needs instance_profile"):
-        ec2_cluster_options(manifest, instance_profile="", ami=aws_team.ami)
+    assert isinstance(manifest.identity, Identity)
+    # A stack deployed before the dask-vm profile: its manifest names none, and nothing was passed.
+    older = manifest.model_copy(
+        update={"identity": manifest.identity.model_copy(update={"dask_vm_instance_profile_arn": None})}
+    )
+    with pytest.raises(ClusterError, match=r"needs instance_profile=.*predates the dask-vm instance profile"):
+        ec2_cluster_options(older, ami=aws_team.ami)
+    # A profile the data scientist names still wins (by name or ARN), over the manifest's too.
+    assert ec2_cluster_options(older, instance_profile="mine", ami=aws_team.ami)["iam_instance_profile"] == {
+        "Name": "mine"
+    }
+    named = ec2_cluster_options(manifest, instance_profile="arn:aws:iam::123456789012:instance-profile/x", ami="ami-1")
+    assert named["iam_instance_profile"] == {"Arn": "arn:aws:iam::123456789012:instance-profile/x"}
     with pytest.raises(ClusterError, match="not one of team ml-vision's private subnets"):
         ec2_cluster_options(manifest, instance_profile="p", ami=aws_team.ami, subnet_id="subnet-public")
     with pytest.raises(ClusterError, match="not a GPU instance type"):
@@ -257,4 +273,4 @@ def test_team_cluster_refuses_bad_requests_before_starting_anything(aws_team: Aw
     with pytest.raises(ClusterError, match="needs a GCP team stack"):
         team.cluster(backend="gcp", image="img:1")
     with pytest.raises(ClusterError, match="cannot look up the Ubuntu AMI"):
-        team.cluster(backend="ec2", instance_profile=aws_team.instance_profile_arn)  # moto has no Canonical parameter
+        team.cluster(backend="ec2")  # moto has no Canonical parameter

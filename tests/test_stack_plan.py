@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import AWS_STACKS
 
-from components.aws.iam import AUTOSCALER_DESCRIBE
+from components.aws.iam import AUTOSCALER_DESCRIBE, EC2_CLUSTER_DESCRIBE, EC2_LAUNCHED, UBUNTU_AMI_PARAMETER
 from components.aws.network import interface_endpoints
 from teamstack import naming
 from teamstack.config import TeamConfig
@@ -383,14 +383,31 @@ def test_no_policy_grants_a_wildcard_action_on_a_wildcard_resource(plan: Plan) -
 def test_role_policies_touch_only_this_teams_resources(plan: Plan, team: TeamConfig) -> None:
     account = plan.outputs["accountId"]
     # Actions AWS offers no resource-level permission for: "*" is their only valid resource.
-    unscoped_allowed = {"ecr:GetAuthorizationToken", *AUTOSCALER_DESCRIBE}
+    unscoped_allowed = {"ecr:GetAuthorizationToken", *AUTOSCALER_DESCRIBE, *EC2_CLUSTER_DESCRIBE}
+    planned_ids = set(by_id(plan))
+    # Owned by no account: the AMIs a Dask VM boots (launched into team subnets only) and Canonical's parameter.
+    public = {f"arn:aws:ec2:{team.region}::image/*", f"arn:aws:ssm:{team.region}::parameter{UBUNTU_AMI_PARAMETER}"}
     for role_policy in plan.of_type("aws:iam/rolePolicy:RolePolicy"):
         for statement in policy(role_policy)["Statement"]:
             for resource in as_list(statement["Resource"]):
                 if resource == "*":
                     assert set(as_list(statement["Action"])) <= unscoped_allowed, (role_policy.name, statement)
+                elif resource in public:
+                    assert set(as_list(statement["Action"])) <= {"ec2:RunInstances", "ssm:GetParameter"}, statement
                 elif resource.startswith("arn:aws:s3:::"):
                     assert resource.removeprefix("arn:aws:s3:::").startswith(f"{team.team}-"), resource
+                elif resource.split(":")[2] == "ec2":
+                    # EC2 ARNs hold ids: this stack's own resources, or instances and the like it tags team=<team>.
+                    assert f":{account}:" in resource, resource
+                    identifier = resource.rsplit("/", 1)[1]
+                    if identifier == "*":
+                        conditions = statement["Condition"]["StringEquals"]
+                        assert team.team in (
+                            conditions.get("aws:RequestTag/team"),
+                            conditions.get("aws:ResourceTag/team"),
+                        ) or (conditions == {"ec2:CreateAction": "RunInstances"}), statement
+                    else:
+                        assert identifier in planned_ids, resource
                 else:
                     assert f":{account}:" in resource, resource
                     assert team.team in resource or resource.split(":")[2] == "kms", resource
@@ -415,7 +432,9 @@ def test_trust_policies_name_only_the_expected_principals(plan: Plan, team: Team
             else:
                 assert role.inputs["name"] == naming.role_name(team.team, "data-scientist")
                 assert as_list(principal["AWS"]) == team.data_scientist_principals
-    pod_roles = [r for r in plan.of_type("aws:iam/role:Role") if r.inputs["name"].startswith(f"{team.team}-dask-")]
+    pod_role_names = {naming.role_name(team.team, purpose) for purpose in ("dask-scheduler", "dask-worker")}
+    pod_roles = [r for r in plan.of_type("aws:iam/role:Role") if r.inputs["name"] in pod_role_names]
+    assert len(pod_roles) == 2
     for role in pod_roles:
         (statement,) = policy(role, "assumeRolePolicy")["Statement"]
         assert statement["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(f":cluster/{team.team}")
@@ -440,6 +459,96 @@ def test_dask_workers_write_only_the_catalog_and_the_scheduler_only_reads(plan: 
     assert worker_buckets == scheduler_buckets == catalog
     assert "s3:PutObject" in worker_actions
     assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in scheduler_actions)
+
+
+def _role_policy(plan: Plan, role_name: str) -> dict[str, Any]:
+    (found,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role_name]
+    return policy(found)
+
+
+def test_dask_vms_get_the_workers_data_access_and_the_team_registry_through_their_instance_profile(
+    plan: Plan, team: TeamConfig
+) -> None:
+    name = naming.role_name(team.team, "dask-vm")
+    (role,) = [r for r in plan.of_type("aws:iam/role:Role") if r.inputs["name"] == name]
+    # Only EC2 may assume it (EC2 sends no aws:SourceAccount to condition on), for one-hour sessions.
+    (trust,) = policy(role, "assumeRolePolicy")["Statement"]
+    assert trust["Principal"] == {"Service": "ec2.amazonaws.com"} and as_list(trust["Action"]) == ["sts:AssumeRole"]
+    assert role.inputs["maxSessionDuration"] == 3600
+    profile = only(plan, "aws:iam/instanceProfile:InstanceProfile")
+    assert profile.inputs["name"] == name and profile.inputs["role"] == name
+    assert (
+        plan.outputs["daskVmInstanceProfileArn"] == f"arn:aws:iam::{plan.outputs['accountId']}:instance-profile/{name}"
+    )
+    assert plan.outputs["manifest"]["identity"]["daskVmInstanceProfileArn"] == plan.outputs["daskVmInstanceProfileArn"]
+    assert plan.outputs["roleArns"]["daskVm"].endswith(f":role/{name}")
+
+    worker = _role_policy(plan, naming.role_name(team.team, "dask-worker"))["Statement"]
+    statements = _role_policy(plan, name)["Statement"]
+    catalog = {f"arn:aws:s3:::{b}" for b in plan.outputs["catalogBuckets"].values()}
+    s3 = [st for st in statements if any(a.startswith("s3:") for a in as_list(st["Action"]))]
+    assert {r.removesuffix("/*") for st in s3 for r in as_list(st["Resource"])} == catalog
+    # The worker pod's data access, statement for statement (S3 and the team key through S3).
+    assert [st for st in statements if not st["Sid"].endswith(("Registry", "Images"))] == worker
+    ecr = {a: as_list(st["Resource"]) for st in statements for a in as_list(st["Action"]) if a.startswith("ecr:")}
+    repository = f"arn:aws:ecr:{team.region}:{plan.outputs['accountId']}:repository/{naming.repository_name(team.team)}"
+    assert ecr.pop("ecr:GetAuthorizationToken") == ["*"]  # the bootstrap's `aws ecr get-login-password`
+    assert ecr and all(a.startswith(("ecr:BatchGet", "ecr:GetDownload", "ecr:BatchCheck", "ecr:Describe")) for a in ecr)
+    assert all(resources == [repository] for resources in ecr.values())
+
+
+def test_data_scientists_start_dask_vms_only_in_team_subnets_with_the_dask_group_and_team_tags(
+    plan: Plan, team: TeamConfig
+) -> None:
+    account, region = plan.outputs["accountId"], team.region
+    ec2 = f"arn:aws:ec2:{region}:{account}"
+    statements = _role_policy(plan, naming.role_name(team.team, "data-scientist"))["Statement"]
+
+    def granting(action: str) -> list[dict[str, Any]]:
+        return [st for st in statements if action in as_list(st["Action"])]
+
+    run = granting("ec2:RunInstances")
+    assert all(as_list(st["Action"]) == ["ec2:RunInstances"] for st in run)
+    # Network resources: exactly the team's private subnets and its Dask security group, no other subnet or group.
+    network = [r for st in run for r in as_list(st["Resource"]) if ":subnet/" in r or ":security-group/" in r]
+    assert sorted(network) == sorted(
+        [f"{ec2}:subnet/{s}" for s in plan.outputs["privateSubnetIds"]]
+        + [f"{ec2}:security-group/{plan.outputs['securityGroupIds']['dask']}"]
+    )
+    assert not any("*" in r for r in network)
+    # What RunInstances creates must carry team=<team> in the request; instances IMDSv2, volumes encrypted.
+    created = {r: st for st in run for r in as_list(st["Resource"]) if r.split(":")[-1].split("/")[0] in EC2_LAUNCHED}
+    assert set(created) == {f"{ec2}:{kind}/*" for kind in EC2_LAUNCHED}
+    for statement in created.values():
+        assert statement["Condition"]["StringEquals"]["aws:RequestTag/team"] == team.team
+    assert created[f"{ec2}:instance/*"]["Condition"]["StringEquals"]["ec2:MetadataHttpTokens"] == "required"
+    assert created[f"{ec2}:volume/*"]["Condition"]["Bool"] == {"ec2:Encrypted": "true"}
+    # Tags only at launch, or EC2Cluster's Name / "Dask Cluster" on team instances (never the team tag itself).
+    for statement in granting("ec2:CreateTags"):
+        condition = statement["Condition"]
+        if "ec2:CreateAction" in condition.get("StringEquals", {}):
+            assert condition == {"StringEquals": {"ec2:CreateAction": "RunInstances"}}
+        else:
+            assert condition["StringEquals"] == {"aws:ResourceTag/team": team.team}
+            assert "team" not in condition["ForAllValues:StringEquals"]["aws:TagKeys"]
+            assert as_list(statement["Resource"]) == [f"{ec2}:instance/*"]
+    (terminate,) = granting("ec2:TerminateInstances")
+    assert terminate["Resource"] == [f"{ec2}:instance/*"]
+    assert terminate["Condition"] == {"StringEquals": {"aws:ResourceTag/team": team.team}}
+    assert not granting("ec2:StopInstances")  # EC2Cluster never stops, it terminates
+    (pass_role,) = [st for st in statements if any(a.startswith("iam:") for a in as_list(st["Action"]))]
+    assert as_list(pass_role["Action"]) == ["iam:PassRole"]
+    assert pass_role["Resource"] == [plan.outputs["roleArns"]["daskVm"]]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    # An inline role policy holds at most 10,240 characters (IAM counts them without whitespace).
+    document = only(plan, "aws:iam/rolePolicy:RolePolicy", "-data-scientist").inputs["policy"]
+    assert len("".join(document.split())) <= 10240
+
+
+def test_the_client_default_ami_parameter_is_the_one_data_scientists_may_read() -> None:
+    from teamstack.client import clusters
+
+    assert clusters.UBUNTU_AMI_PARAMETER == UBUNTU_AMI_PARAMETER
 
 
 # --- tags, budget, outputs ---------------------------------------------------------------------------------
@@ -495,6 +604,7 @@ EXPECTED_OUTPUTS = {
     "buildProject",
     "catalogBuckets",
     "kmsKeyArn",
+    "daskVmInstanceProfileArn",
     "manifestParameter",
     "manifest",
 }
@@ -517,6 +627,7 @@ def test_outputs_give_a_dask_client_everything_and_reference_planned_resources(p
         "daskWorker",
         "imageBuilder",
         "dataScientist",
+        "daskVm",
     }
 
 

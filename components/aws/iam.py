@@ -35,6 +35,86 @@ AUTOSCALER_DESCRIBE = (
 )
 AUTOSCALER_SCALE = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
 
+# What dask-cloudprovider's EC2Cluster calls when given vpc, subnet, security groups and AMI (aws/ec2.py):
+# RunInstances, CreateTags (Name and "Dask Cluster" right after launch), DescribeInstances (waiting for the
+# private IP), TerminateInstances. DescribeInstances has no resource-level permission: "*" is its only resource.
+EC2_CLUSTER_DESCRIBE = ("ec2:DescribeInstances",)
+# The tags EC2Cluster adds to its instances after RunInstances; nothing else may be retagged.
+EC2_CLUSTER_LATE_TAGS = ("Name", "Dask Cluster")
+# Resources RunInstances creates for a Dask VM; each must be tagged team=<team> in the request.
+EC2_LAUNCHED = ("instance", "volume", "network-interface", "spot-instances-request")
+# The client's default AMI: Canonical's public SSM parameter (public parameters' ARNs have no account).
+UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
+
+
+def dask_vm_launch_statements(a: TeamRolesArgs, dask_vm_role_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """Start and stop Dask VMs (dask-cloudprovider EC2Cluster) only as the team's: into its private subnets,
+    with its Dask security group and the dask-vm role, tagged team=<team>, IMDSv2 only, encrypted volumes;
+    terminate and retag only instances tagged team=<team>."""
+    partition, region, account = a.partition, a.region, a.account_id
+    ec2 = f"arn:{partition}:ec2:{region}:{account}"
+    team_request_tag = {"StringEquals": {"aws:RequestTag/team": a.team}}
+    return [
+        docs.statement("WatchDaskVms", list(EC2_CLUSTER_DESCRIBE), ["*"]),
+        docs.statement(
+            "LaunchIntoTeamNetwork",
+            ["ec2:RunInstances"],
+            [
+                *a.private_subnet_arns,
+                a.dask_security_group_arn,
+                f"arn:{partition}:ec2:{region}::image/*",
+            ],
+        ),
+        docs.statement(
+            "LaunchTeamInstances",
+            ["ec2:RunInstances"],
+            [f"{ec2}:instance/*"],
+            conditions={"StringEquals": {"aws:RequestTag/team": a.team, "ec2:MetadataHttpTokens": "required"}},
+        ),
+        docs.statement(
+            "LaunchEncryptedTeamVolumes",
+            ["ec2:RunInstances"],
+            [f"{ec2}:volume/*"],
+            conditions={**team_request_tag, "Bool": {"ec2:Encrypted": "true"}},
+        ),
+        docs.statement(
+            "LaunchTeamInterfacesAndSpotRequests",
+            ["ec2:RunInstances"],
+            [f"{ec2}:network-interface/*", f"{ec2}:spot-instances-request/*"],
+            conditions=team_request_tag,
+        ),
+        docs.statement(
+            "TagAtLaunch",
+            ["ec2:CreateTags"],
+            [f"{ec2}:{kind}/*" for kind in EC2_LAUNCHED],
+            conditions={"StringEquals": {"ec2:CreateAction": "RunInstances"}},
+        ),
+        docs.statement(
+            "NameTeamInstances",
+            ["ec2:CreateTags"],
+            [f"{ec2}:instance/*"],
+            conditions={
+                "StringEquals": {"aws:ResourceTag/team": a.team},
+                "ForAllValues:StringEquals": {"aws:TagKeys": list(EC2_CLUSTER_LATE_TAGS)},
+            },
+        ),
+        docs.statement(
+            "TerminateTeamInstances",
+            ["ec2:TerminateInstances"],
+            [f"{ec2}:instance/*"],
+            conditions={"StringEquals": {"aws:ResourceTag/team": a.team}},
+        ),
+        docs.statement(
+            "PassDaskVmRole",
+            ["iam:PassRole"],
+            [dask_vm_role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        ),
+        docs.statement(
+            "FindUbuntuAmi", ["ssm:GetParameter"], [f"arn:{partition}:ssm:{region}::parameter{UBUNTU_AMI_PARAMETER}"]
+        ),
+    ]
+
 
 def autoscaler_statements(a: TeamRolesArgs) -> list[dict[str, Any]]:
     """cluster-autoscaler: describe anything, but resize and terminate only this cluster's own groups (EKS names
@@ -69,12 +149,16 @@ class TeamRolesArgs:
     repository_arn: pulumi.Input[str]
     build_log_group_arn: pulumi.Input[str]
     build_project_name: str
+    # Where data scientists may start Dask VMs: the team's private subnets and its Dask security group.
+    private_subnet_arns: Sequence[pulumi.Input[str]]
+    dask_security_group_arn: pulumi.Input[str]
     data_scientist_principals: Sequence[str]
     tags: Mapping[str, str]
 
 
 class TeamRoles(pulumi.ComponentResource):
-    """Cluster, node, Dask scheduler/worker (EKS Pod Identity), image builder and data-scientist roles."""
+    """Cluster, node, Dask scheduler/worker (EKS Pod Identity), Dask VM (instance profile), image builder and
+    data-scientist roles."""
 
     def __init__(self, name: str, args: TeamRolesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("teamstack:aws:TeamRoles", name, None, opts)
@@ -117,6 +201,26 @@ class TeamRoles(pulumi.ComponentResource):
             inline=docs.bucket_access(
                 "Catalog", a.catalog_bucket_arns, write=True, key_arn=a.kms_key_arn, region=a.region
             ),
+        )
+        # Dask VMs (dask-cloudprovider EC2Cluster): the worker's data access, plus the registry login and pull the
+        # VM bootstrap does before `docker run`.
+        self.dask_vm = self._role(
+            "dask-vm",
+            docs.ec2_trust(),
+            inline=[
+                *docs.bucket_access(
+                    "Catalog", a.catalog_bucket_arns, write=True, key_arn=a.kms_key_arn, region=a.region
+                ),
+                docs.statement("LogInToRegistry", ["ecr:GetAuthorizationToken"], ["*"]),
+                docs.statement("PullTeamImages", ECR_PULL, [a.repository_arn]),
+            ],
+        )
+        self.dask_vm_profile = aws.iam.InstanceProfile(
+            f"{name}-dask-vm",
+            name=naming.role_name(a.team, "dask-vm"),
+            role=self.dask_vm.name,
+            tags=dict(a.tags),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.image_builder = self._role(
             "image-builder",
@@ -178,6 +282,7 @@ class TeamRoles(pulumi.ComponentResource):
                     ["logs:GetLogEvents", "logs:FilterLogEvents"],
                     [a.build_log_group_arn, docs.arn_join(a.build_log_group_arn, ":*")],
                 ),
+                *dask_vm_launch_statements(a, self.dask_vm.arn),
             ],
         )
         self.cluster_autoscaler = self._role("cluster-autoscaler", pod_trust, inline=autoscaler_statements(a))
@@ -189,11 +294,13 @@ class TeamRoles(pulumi.ComponentResource):
                     "node",
                     "dask-scheduler",
                     "dask-worker",
+                    "dask-vm",
                     "image-builder",
                     "data-scientist",
                     "cluster-autoscaler",
                 )
             }
+            | {"dask-vm-instance-profile": self.dask_vm_profile.arn}
         )
 
     def _role(

@@ -173,6 +173,23 @@ class AwsTeamStack(pulumi.ComponentResource):
             ),
             child,
         )
+        # Before the roles: data scientists may start Dask VMs only into its private subnets and Dask group.
+        network = Network(
+            f"{name}-net",
+            NetworkArgs(
+                team.team,
+                cluster_name,
+                region,
+                account,
+                team.vpc_cidr,
+                env.zones[: team.az_count],
+                team.nat_mode,
+                key.arn,
+                team.log_retention_days,
+                tags,
+            ),
+            child,
+        )
         build_project = f"{team.team}-image-build"
         roles = TeamRoles(
             f"{name}-roles",
@@ -188,6 +205,8 @@ class AwsTeamStack(pulumi.ComponentResource):
                 repository_arn=registry.arn,
                 build_log_group_arn=build_logs.arn,
                 build_project_name=build_project,
+                private_subnet_arns=[subnet.arn for subnet in network.private_subnets],
+                dask_security_group_arn=network.dask_security_group.arn,
                 data_scientist_principals=team.data_scientist_principals,
                 tags=tags,
             ),
@@ -210,22 +229,6 @@ class AwsTeamStack(pulumi.ComponentResource):
                 tags=tags,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[build_logs]),
-        )
-        network = Network(
-            f"{name}-net",
-            NetworkArgs(
-                team.team,
-                cluster_name,
-                region,
-                account,
-                team.vpc_cidr,
-                env.zones[: team.az_count],
-                team.nat_mode,
-                key.arn,
-                team.log_retention_days,
-                tags,
-            ),
-            child,
         )
         cluster = Cluster(
             f"{name}-cluster",
@@ -330,6 +333,7 @@ class AwsTeamStack(pulumi.ComponentResource):
             worker=roles.dask_worker.arn,
             scientist=roles.data_scientist.arn,
             builder=roles.image_builder.arn,
+            dask_vm_profile=roles.dask_vm_profile.arn,
             dask=layer.dask_defaults,
         ).apply(lambda v: self._manifest(team, account, node_groups, recipe_hash, build_log_group, v).to_json())
         parameter = aws.ssm.Parameter(
@@ -370,7 +374,9 @@ class AwsTeamStack(pulumi.ComponentResource):
                 "daskWorker": roles.dask_worker.arn,
                 "imageBuilder": roles.image_builder.arn,
                 "dataScientist": roles.data_scientist.arn,
+                "daskVm": roles.dask_vm.arn,
             },
+            "daskVmInstanceProfileArn": roles.dask_vm_profile.arn,
             "registryUri": registry.url,
             "buildBucket": build_bucket.name,
             "buildProject": pipeline.project_name,
@@ -507,6 +513,7 @@ class AwsTeamStack(pulumi.ComponentResource):
                     "daskWorkerServiceAccount": naming.DASK_WORKER_SERVICE_ACCOUNT,
                     "dataScientistRoleArn": v["scientist"],
                     "imageBuilderRoleArn": v["builder"],
+                    "daskVmInstanceProfileArn": v["dask_vm_profile"],
                 },
                 "tags": team.tags_for_resources,
                 "dask": v["dask"],

@@ -90,7 +90,9 @@ def cluster_start(
     workers: Annotated[int, typer.Option(help="Initial workers.")] = 0,
     adapt: Annotated[str | None, typer.Option(help="MIN:MAX adaptive workers.")] = None,
     gpu: Annotated[bool, typer.Option("--gpu", help="GPU workers.")] = False,
-    instance_profile: Annotated[str | None, typer.Option(help="EC2: the VMs' instance profile.")] = None,
+    instance_profile: Annotated[
+        str | None, typer.Option(help="EC2: the VMs' instance profile (default: the team's dask-vm).")
+    ] = None,
     manifest: ManifestOpt = None,
     cloud: CloudOpt = None,
     project: ProjectOpt = None,
@@ -106,7 +108,7 @@ def cluster_start(
         bounds = (int(low), int(high))
     options: dict[str, Any] = {"image": image, "n_workers": workers, "gpu": gpu}
     if backend == "ec2":
-        options["instance_profile"] = instance_profile or ""
+        options["instance_profile"] = instance_profile  # None: the stack's dask-vm instance profile
     with _client_errors():
         connected = _team(team, manifest, cloud, project, region)
         with err.status(f"starting a {backend} Dask cluster for team {team}"):

@@ -9,7 +9,8 @@ tags/labels and image. Its known traps are handled here (see /work/shared/DOMAIN
 Registry images need a registry login in the bootstrap; public IPs are its default (use_private_ip=True on EC2,
 `cloudprovider.gcp.public_ingress` set in dask config on GCP, where the keyword is ignored); the GPU driver
 bootstrap is decided from `instance_type` only, so each VM's own type decides here; EC2 root volumes are
-created unencrypted, so RunInstances is amended to encrypt them.
+created unencrypted, so RunInstances is amended to encrypt them (and to tag every resource it creates, which
+the team's data-scientist role requires). EC2 VMs get the stack's dask-vm instance profile unless told otherwise.
 """
 
 from __future__ import annotations
@@ -220,8 +221,8 @@ def ubuntu_ami(ssm_client: Any) -> str:
 def ec2_cluster_options(
     manifest: TeamManifest,
     *,
-    instance_profile: str,
     ami: str,
+    instance_profile: str | None = None,
     image: str | None = None,
     n_workers: int = 0,
     gpu: bool = False,
@@ -239,10 +240,13 @@ def ec2_cluster_options(
         or not isinstance(manifest.identity, Identity)
     ):
         raise ClusterError(f"backend 'ec2' needs an AWS team stack; team {manifest.team} is on {manifest.cloud}")
+    # The stack's dask-vm profile unless one is named; manifests of stacks deployed before it have none.
+    instance_profile = instance_profile or manifest.identity.dask_vm_instance_profile_arn
     if not instance_profile:
         raise ClusterError(
-            "backend 'ec2' needs instance_profile=...: an IAM instance profile whose role may read the team's "
-            "buckets and pull from its registry (the stack does not create one)"
+            f"backend 'ec2' needs instance_profile=...: team {manifest.team}'s stack predates the dask-vm instance "
+            "profile (ask IT to update it), or name an instance profile whose role may read the team's buckets "
+            "and pull from its registry"
         )
     network = manifest.network
     subnet = subnet_id or network.private_subnet_ids[0]
@@ -281,13 +285,23 @@ def ec2_cluster_options(
 
 
 def _encrypt_and_keep_private(params: dict[str, Any], **_: Any) -> None:
-    """botocore `provide-client-params.ec2.RunInstances` hook: encrypted root volume, no public address."""
+    """botocore `provide-client-params.ec2.RunInstances` hook: encrypted root volume, no public address, IMDSv2,
+    and the instance's tags on the network interface and spot request too (the data-scientist role may only
+    launch them tagged team=<team>; dask-cloudprovider tags instance and volume only)."""
     for mapping in params.get("BlockDeviceMappings", []):
         if "Ebs" in mapping:
             mapping["Ebs"]["Encrypted"] = True
     for interface in params.get("NetworkInterfaces", []):
         interface["AssociatePublicIpAddress"] = False
     params.setdefault("MetadataOptions", {"HttpTokens": "required", "HttpPutResponseHopLimit": 1})
+    specifications = params.setdefault("TagSpecifications", [])
+    tagged = {spec.get("ResourceType") for spec in specifications}
+    instance_tags = next((spec["Tags"] for spec in specifications if spec.get("ResourceType") == "instance"), None)
+    if instance_tags is not None:
+        kinds = ["network-interface"] + (["spot-instances-request"] if "InstanceMarketOptions" in params else [])
+        specifications.extend(
+            {"ResourceType": kind, "Tags": list(instance_tags)} for kind in kinds if kind not in tagged
+        )
 
 
 @functools.cache

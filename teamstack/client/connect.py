@@ -70,8 +70,9 @@ class Team:
 
         backend "kubernetes" (default): KubeCluster in the team namespace; options: name, image, n_workers, gpu,
         spot, idle_timeout, worker_resources, batch, env. backend "ec2": EC2Cluster in a private subnet;
-        needs instance_profile=..., optional ami (default: current Ubuntu 22.04), image, n_workers, gpu, spot,
-        worker_instance_type, idle_timeout. backend "gcp": GCPCluster; image, gpu, gpu_type, spot, ...
+        options: instance_profile (default: the stack's dask-vm profile), ami (default: current Ubuntu 22.04),
+        image, n_workers, gpu, spot, worker_instance_type, idle_timeout. backend "gcp": GCPCluster; image, gpu,
+        gpu_type, spot, ...
         adapt=(minimum, maximum) scales workers between the two.
         """
         if adapt is not None and not (0 <= adapt[0] <= adapt[1]):
