@@ -24,6 +24,18 @@ GCP_CREDENTIALS_MISSING = (
 )
 
 
+def local_backend(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A throwaway file backend under `tmp_path` and the engine environment that uses it (passphrase secrets)."""
+    backend = tmp_path / "pulumi-state"
+    backend.mkdir()
+    env = {
+        "PULUMI_BACKEND_URL": backend.as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "teamstack-integration-test"),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    return backend, env
+
+
 def aws_credentials() -> bool:
     if any(os.environ.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE")):
         return True

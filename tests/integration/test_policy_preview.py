@@ -34,7 +34,13 @@ import pytest
 import yaml
 
 from teamstack.policy.crossguard import PACK_NAME
-from tests.integration.prerequisites import REPO, credentials_missing, engine_missing, variables_missing
+from tests.integration.prerequisites import (
+    REPO,
+    credentials_missing,
+    engine_missing,
+    local_backend,
+    variables_missing,
+)
 
 PROJECT_ENV = "TEAMSTACK_ITEST_GCP_PROJECT"
 POLICY_PACK = REPO / "policies"
@@ -94,13 +100,7 @@ def preview_project(root: Path, stack: str, cloud: str) -> Path:
 def test_shipped_stack_previews_clean_under_the_policy_pack(stack_name: str, cloud: str, tmp_path: Path) -> None:
     from pulumi import automation as auto
 
-    backend = tmp_path / "pulumi-state"
-    backend.mkdir()
-    env = {
-        "PULUMI_BACKEND_URL": backend.as_uri(),
-        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "teamstack-integration-test"),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-    }
+    _, env = local_backend(tmp_path)
     # The shipped stack name: the pack reads the team's values from policies/teams/<stack in the URNs>.yaml.
     stack = auto.create_stack(
         stack_name=stack_name,

@@ -36,6 +36,7 @@ from tests.integration.prerequisites import (
     REPO,
     credentials_missing,
     engine_missing,
+    local_backend,
     teardown,
     variables_missing,
 )
@@ -98,14 +99,8 @@ def test_pulumi_up_then_destroy_a_throwaway_team_stack(tmp_path: Path) -> None:
         yaml.safe_dump(itest_stack_document(stack_name, region, os.environ[ADMIN_ENV]), sort_keys=False),
         encoding="utf-8",
     )
-    backend = tmp_path / "pulumi-state"
-    backend.mkdir()
-    env = {
-        "PULUMI_BACKEND_URL": backend.as_uri(),
-        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "teamstack-integration-test"),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "AWS_REGION": region,
-    }
+    backend, env = local_backend(tmp_path)
+    env["AWS_REGION"] = region
     stack = None
     passed = False
     try:

@@ -52,6 +52,7 @@ from tests.integration.prerequisites import (
     REPO,
     credentials_missing,
     engine_missing,
+    local_backend,
     teardown,
     variables_missing,
 )
@@ -176,13 +177,7 @@ def test_pulumi_up_then_destroy_a_throwaway_gcp_team_stack(tmp_path: Path) -> No
     )
     stack_file = REPO / "stacks" / f"Pulumi.{stack_name}.yaml"
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    backend = tmp_path / "pulumi-state"
-    backend.mkdir()
-    env = {
-        "PULUMI_BACKEND_URL": backend.as_uri(),
-        "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "teamstack-integration-test"),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-    }
+    backend, env = local_backend(tmp_path)
     stack = None
     passed = False
     try:
