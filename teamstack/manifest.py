@@ -11,12 +11,16 @@ account id or the GCP project id.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 from teamstack.naming import MANIFEST_SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from teamstack.config import TeamConfig
 
 
 class _Part(BaseModel):
@@ -174,3 +178,41 @@ class TeamManifest(_Part):
     def to_json(self) -> str:
         # Unset optional parts are left out rather than written as null (Pulumi outputs drop nulls too).
         return self.model_dump_json(by_alias=True, indent=None, exclude_none=True)
+
+
+def shared_sections(
+    team: TeamConfig,
+    *,
+    cloud: Literal["aws", "gcp"],
+    account: str,
+    cluster_name: str,
+    endpoint: str,
+    certificate_authority: str,
+    bucket_names: Sequence[str],
+    tags: dict[str, str],
+    dask: Any,
+) -> dict[str, Any]:
+    """The manifest sections both clouds fill the same way (in camelCase, for `TeamManifest.model_validate`);
+    each stack adds its own `network`, `nodeGroups`, `registry`, `build` and `identity`."""
+    scheme = "s3" if cloud == "aws" else "gs"
+    return {
+        "team": team.team,
+        "cloud": cloud,
+        "region": team.region,
+        "account": account,
+        "costCenter": team.cost_center,
+        "owner": team.owner,
+        "cluster": {
+            "name": cluster_name,
+            "endpoint": endpoint,
+            "certificateAuthority": certificate_authority,
+            "kubernetesVersion": team.kubernetes_version,
+            "namespace": team.team_namespace,
+        },
+        "catalog": [
+            {"name": cfg.name, "bucket": bucket, "url": f"{scheme}://{bucket}", "description": cfg.description}
+            for cfg, bucket in zip(team.catalog_buckets, bucket_names, strict=True)
+        ],
+        "tags": tags,
+        "dask": dask,
+    }

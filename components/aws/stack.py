@@ -40,7 +40,7 @@ from components.k8s import spec as k8s_spec
 from components.k8s.layer import AwsAutoscaling, KubernetesLayer, KubernetesLayerArgs, PodIdentityBinding
 from teamstack import instances, naming
 from teamstack.config import TeamConfig
-from teamstack.manifest import TeamManifest
+from teamstack.manifest import TeamManifest, shared_sections
 
 
 @dataclass(frozen=True)
@@ -458,24 +458,22 @@ class AwsTeamStack(pulumi.ComponentResource):
     ) -> TeamManifest:
         return TeamManifest.model_validate(
             {
-                "team": team.team,
-                "cloud": "aws",
-                "region": team.region,
-                "account": account,
-                "costCenter": team.cost_center,
-                "owner": team.owner,
+                **shared_sections(
+                    team,
+                    cloud="aws",
+                    account=account,
+                    cluster_name=v["cluster_name"],
+                    endpoint=v["endpoint"],
+                    certificate_authority=v["ca"],
+                    bucket_names=v["buckets"],
+                    tags=team.tags_for_resources,
+                    dask=v["dask"],
+                ),
                 "network": {
                     "vpcId": v["vpc_id"],
                     "privateSubnetIds": v["subnets"],
                     "daskSecurityGroupId": v["dask_sg"],
                     "clusterSecurityGroupId": v["cluster_sg"],
-                },
-                "cluster": {
-                    "name": v["cluster_name"],
-                    "endpoint": v["endpoint"],
-                    "certificateAuthority": v["ca"],
-                    "kubernetesVersion": team.kubernetes_version,
-                    "namespace": team.team_namespace,
                 },
                 "nodeGroups": [
                     {
@@ -502,10 +500,6 @@ class AwsTeamStack(pulumi.ComponentResource):
                     "recipeHash": recipe_hash,
                     "logGroup": build_log_group,
                 },
-                "catalog": [
-                    {"name": cfg.name, "bucket": bucket, "url": f"s3://{bucket}", "description": cfg.description}
-                    for cfg, bucket in zip(team.catalog_buckets, v["buckets"], strict=True)
-                ],
                 "identity": {
                     "daskSchedulerRoleArn": v["scheduler"],
                     "daskWorkerRoleArn": v["worker"],
@@ -515,7 +509,5 @@ class AwsTeamStack(pulumi.ComponentResource):
                     "imageBuilderRoleArn": v["builder"],
                     "daskVmInstanceProfileArn": v["dask_vm_profile"],
                 },
-                "tags": team.tags_for_resources,
-                "dask": v["dask"],
             }
         )

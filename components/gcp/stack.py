@@ -22,7 +22,7 @@ from components.k8s.gke import gke_kubernetes_layer
 from teamstack import naming
 from teamstack.config import TeamConfig
 from teamstack.envhash import SPEC_PREFIX
-from teamstack.manifest import TeamManifest
+from teamstack.manifest import TeamManifest, shared_sections
 
 # The build's logs: Cloud Logging, log name `cloudbuild` of the project (options.logging CLOUD_LOGGING_ONLY).
 BUILD_LOG = "projects/{project}/logs/cloudbuild"
@@ -326,20 +326,18 @@ class GcpTeamStack(pulumi.ComponentResource):
     ) -> TeamManifest:
         return TeamManifest.model_validate(
             {
-                "team": team.team,
-                "cloud": "gcp",
-                "region": team.region,
-                "account": env.project,
-                "costCenter": team.cost_center,
-                "owner": team.owner,
+                **shared_sections(
+                    team,
+                    cloud="gcp",
+                    account=env.project,
+                    cluster_name=v["cluster_name"],
+                    endpoint=f"https://{v['endpoint']}",
+                    certificate_authority=v["ca"],
+                    bucket_names=v["buckets"],
+                    tags=team.labels_for_resources,
+                    dask=v["dask"],
+                ),
                 "network": {"network": v["network"], "subnetwork": v["subnetwork"], "zones": list(env.zones)},
-                "cluster": {
-                    "name": v["cluster_name"],
-                    "endpoint": f"https://{v['endpoint']}",
-                    "certificateAuthority": v["ca"],
-                    "kubernetesVersion": team.kubernetes_version,
-                    "namespace": team.team_namespace,
-                },
                 "nodeGroups": [
                     {
                         "name": spec.name,
@@ -363,10 +361,6 @@ class GcpTeamStack(pulumi.ComponentResource):
                     "recipeHash": recipe_hash,
                     "logGroup": BUILD_LOG.format(project=env.project),
                 },
-                "catalog": [
-                    {"name": cfg.name, "bucket": bucket, "url": f"gs://{bucket}", "description": cfg.description}
-                    for cfg, bucket in zip(team.catalog_buckets, v["buckets"], strict=True)
-                ],
                 "identity": {
                     "daskSchedulerServiceAccount": naming.DASK_SCHEDULER_SERVICE_ACCOUNT,
                     "daskWorkerServiceAccount": naming.DASK_WORKER_SERVICE_ACCOUNT,
@@ -376,8 +370,6 @@ class GcpTeamStack(pulumi.ComponentResource):
                     "nodeGsa": v["node"],
                     "dataScientistMembers": list(team.data_scientist_members),
                 },
-                "tags": team.labels_for_resources,
-                "dask": v["dask"],
             }
         )
 
