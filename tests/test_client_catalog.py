@@ -54,7 +54,9 @@ def _write_parquet(aws_team: AwsTeam, bucket: str, prefix: str) -> str:
 
 
 def test_the_index_lives_in_the_first_catalog_bucket(team: Team, aws_team: AwsTeam) -> None:
-    team.catalog.register("labels", "s3://ml-vision-raw-123456789012/labels/", "parquet", "vendor labels", "ana")
+    team.catalog.register(
+        "labels", "s3://ml-vision-raw-123456789012/labels/", "parquet", "vendor labels", "ana", allow_empty=True
+    )
     body = aws_team.client("s3").get_object(Bucket=aws_team.manifest.catalog[0].bucket, Key=INDEX_KEY)["Body"]
     index = json.loads(body.read())
     assert index["schemaVersion"] == 1 and index["team"] == "ml-vision"
@@ -83,11 +85,15 @@ def test_csv_datasets_open_as_dataframes(team: Team, aws_team: AwsTeam, dask_cli
 
 
 def test_registering_over_a_name_needs_overwrite(team: Team) -> None:
-    first = team.catalog.register("scans", "s3://ml-vision-raw-123456789012/scans/", "parquet", owner="ana")
+    first = team.catalog.register(
+        "scans", "s3://ml-vision-raw-123456789012/scans/", "parquet", owner="ana", allow_empty=True
+    )
     with pytest.raises(CatalogError, match=r"already exists.*overwrite=True"):
-        team.catalog.register("scans", "s3://ml-vision-raw-123456789012/other/", "parquet")
+        team.catalog.register("scans", "s3://ml-vision-raw-123456789012/other/", "parquet", allow_empty=True)
     assert team.catalog.show("scans").url.endswith("/scans/")
-    replaced = team.catalog.register("scans", "s3://ml-vision-raw-123456789012/v2/", "csv", owner="bo", overwrite=True)
+    replaced = team.catalog.register(
+        "scans", "s3://ml-vision-raw-123456789012/v2/", "csv", owner="bo", overwrite=True, allow_empty=True
+    )
     assert replaced.created == first.created and replaced.url.endswith("/v2/") and replaced.format == "csv"
 
 
@@ -133,7 +139,9 @@ def test_shared_datasets_are_listed_read_only(team: Team, aws_team: AwsTeam, das
     analytics.catalog.register("sales", url, "parquet", "daily sales")
 
     shared = teamstack.connect("ml-vision", shared_catalogs={"analytics": "s3://analytics-raw-123456789012"})
-    team.catalog.register("mine", url, "parquet")
+    with pytest.raises(CatalogError, match="outside the team's catalog buckets"):
+        team.catalog.register("mine", url, "parquet")  # not connected with the share: not readable as one
+    shared.catalog.register("mine", url, "parquet")
     listed = {d.name: d for d in shared.catalog.list()}
     assert set(listed) == {"mine", "analytics/sales"}
     assert listed["analytics/sales"].read_only and listed["analytics/sales"].team == "analytics"
@@ -152,7 +160,7 @@ def test_concurrent_registrations_from_threads_all_survive(team: Team) -> None:
         # A separate connection per thread: separate clients, each with its own read-modify-write.
         return (
             teamstack.connect("ml-vision")
-            .catalog.register(name, f"s3://ml-vision-raw-123456789012/{name}/", "parquet")
+            .catalog.register(name, f"s3://ml-vision-raw-123456789012/{name}/", "parquet", allow_empty=True)
             .name
         )
 
@@ -165,7 +173,7 @@ def _register_in_process(endpoint: str, names: list[str]) -> None:
     os.environ.update(AWS_TEST_ENV, AWS_ENDPOINT_URL=endpoint)
     catalog = teamstack.connect("ml-vision").catalog
     for name in names:
-        catalog.register(name, f"s3://ml-vision-raw-123456789012/{name}/", "csv")
+        catalog.register(name, f"s3://ml-vision-raw-123456789012/{name}/", "csv", allow_empty=True)
 
 
 def test_concurrent_registrations_from_processes_all_survive(team: Team, aws_team: AwsTeam) -> None:
@@ -190,12 +198,87 @@ def test_a_lost_race_is_retried_not_overwritten(team: Team, aws_team: AwsTeam) -
     def write_after_a_rival(key: str, data: bytes, *, expected: str | None, content_type: str) -> str:
         if not raced:
             raced.append(True)
-            teamstack.connect("ml-vision").catalog.register("rival", "s3://ml-vision-raw-123456789012/r/", "csv")
+            teamstack.connect("ml-vision").catalog.register(
+                "rival", "s3://ml-vision-raw-123456789012/r/", "csv", allow_empty=True
+            )
         return original_write(key, data, expected=expected, content_type=content_type)
 
     store.write = write_after_a_rival  # type: ignore[method-assign]
-    catalog.register("mine", "s3://ml-vision-raw-123456789012/m/", "csv")
+    catalog.register("mine", "s3://ml-vision-raw-123456789012/m/", "csv", allow_empty=True)
     assert [d.name for d in team.catalog.list()] == ["mine", "rival"]
+
+
+def test_register_refuses_other_teams_buckets_and_dead_links(team: Team, aws_team: AwsTeam) -> None:
+    s3 = aws_team.client("s3")
+    s3.create_bucket(Bucket="finance-raw-123456789012", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    s3.put_object(Bucket="finance-raw-123456789012", Key="ledger/part-0.csv", Body=b"a,b\n1,2\n")
+    with pytest.raises(CatalogError, match=r"dataset 'ledger': s3://finance-raw-123456789012/ledger/ is outside"):
+        team.catalog.register("ledger", "s3://finance-raw-123456789012/ledger/", "csv")
+    empty = f"s3://{aws_team.manifest.catalog[1].bucket}/not-yet/"
+    with pytest.raises(CatalogError, match=r"dataset 'later': no data at s3://.*/not-yet/.*allow_empty=True") as caught:
+        team.catalog.register("later", empty, "parquet")
+    assert "\n" not in str(caught.value)
+    assert team.catalog.list() == []
+    assert team.catalog.register("later", empty, "parquet", allow_empty=True).url == empty
+
+
+def test_opening_data_that_is_gone_is_one_line(team: Team, aws_team: AwsTeam) -> None:
+    bucket = aws_team.manifest.catalog[1].bucket
+    for fmt, key in (("parquet", "gone-p/part-0.parquet"), ("csv", "gone-c/part-0.csv"), ("files", "gone-f/a.bin")):
+        aws_team.client("s3").put_object(Bucket=bucket, Key=key, Body=b"x")
+        team.catalog.register(f"gone-{fmt}", f"s3://{bucket}/{key.split('/')[0]}/", fmt)
+        aws_team.client("s3").delete_object(Bucket=bucket, Key=key)
+        with pytest.raises(CatalogError, match=rf"dataset 'gone-{fmt}': no data at s3://{bucket}/gone-") as caught:
+            team.catalog.open(f"gone-{fmt}")
+        assert "\n" not in str(caught.value) and "ask its owner" in str(caught.value)
+
+
+def test_a_missing_catalog_bucket_or_no_credentials_is_a_catalog_error(
+    aws_team: AwsTeam, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = CatalogBucket(name="raw", bucket="ml-vision-gone-123456789012", url="s3://ml-vision-gone-123456789012",
+                         description="")  # fmt: skip
+    team = Team(aws_team.manifest.model_copy(update={"catalog": [gone]}))
+    with pytest.raises(CatalogError, match=r"cannot read the catalog index of team ml-vision: bucket of "
+                       r"s3://ml-vision-gone-123456789012/teamstack/catalog.json does not exist"):  # fmt: skip
+        team.catalog.list()
+    with pytest.raises(CatalogError, match=r"dataset 'x': cannot read the catalog index"):
+        team.catalog.register("x", "s3://ml-vision-gone-123456789012/x/", "csv", allow_empty=True)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(CatalogError, match=r"cannot check for data at s3://ml-vision-raw-.*: no AWS credentials"):
+        teamstack.connect(manifest=_manifest_file(aws_team)).catalog.register(
+            "x", f"{aws_team.manifest.catalog[0].url}/x/", "csv"
+        )
+
+
+def _manifest_file(aws_team: AwsTeam) -> str:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        handle.write(aws_team.manifest.to_json())
+    return handle.name
+
+
+def test_the_loser_of_an_overwrite_race_is_told(team: Team, aws_team: AwsTeam) -> None:
+    url = f"{aws_team.manifest.catalog[0].url}/scans/"
+    team.catalog.register("scans", url, "csv", owner="ana", allow_empty=True)
+    catalog = teamstack.connect("ml-vision").catalog
+    original_write = catalog.store.write
+    raced: list[bool] = []
+
+    def write_after_a_rival(key: str, data: bytes, *, expected: str | None, content_type: str) -> str:
+        if not raced:
+            raced.append(True)  # the rival overwrites the same entry between our read and our write
+            teamstack.connect("ml-vision").catalog.register(
+                "scans", f"{url}rival/", "csv", owner="bo", overwrite=True, allow_empty=True
+            )
+        return original_write(key, data, expected=expected, content_type=content_type)
+
+    catalog.store.write = write_after_a_rival  # type: ignore[method-assign]
+    with pytest.raises(CatalogError, match=r"dataset 'scans' was changed by bo at .* it now points at s3://.*/rival/"):
+        catalog.register("scans", f"{url}mine/", "csv", owner="cy", overwrite=True, allow_empty=True)
+    assert team.catalog.show("scans").owner == "bo"  # the winner's entry stands, and only the loser was told
 
 
 def test_gcs_catalog_reads_through_gcsfs(gcs_env: str, dask_client: object) -> None:

@@ -34,7 +34,9 @@ def _error_line(result: object) -> str:
 
 def test_catalog_add_ls_show(team: AwsTeam) -> None:
     url = "s3://ml-vision-raw-123456789012/labels/"
-    added = runner.invoke(app, ["catalog", "add", "ml-vision", "labels", url, "--format", "csv", "--owner", "ana"])
+    added = runner.invoke(
+        app, ["catalog", "add", "ml-vision", "labels", url, "--format", "csv", "--owner", "ana", "--allow-empty"]
+    )
     assert added.exit_code == 0, added.output
     assert "registered labels" in added.stdout
     listed = runner.invoke(app, ["catalog", "ls", "ml-vision", "--json"])
@@ -42,9 +44,9 @@ def test_catalog_add_ls_show(team: AwsTeam) -> None:
     shown = runner.invoke(app, ["catalog", "show", "ml-vision", "labels"])
     assert json.loads(shown.stdout)["owner"] == "ana"
 
-    again = runner.invoke(app, ["catalog", "add", "ml-vision", "labels", url])
+    again = runner.invoke(app, ["catalog", "add", "ml-vision", "labels", url, "--allow-empty"])
     assert again.exit_code == 2 and "--overwrite" in _error_line(again)
-    replaced = runner.invoke(app, ["catalog", "add", "ml-vision", "labels", url, "--overwrite"])
+    replaced = runner.invoke(app, ["catalog", "add", "ml-vision", "labels", url, "--overwrite", "--allow-empty"])
     assert replaced.exit_code == 0
 
 

@@ -4,6 +4,10 @@ Index object: `teamstack/catalog.json` in the bucket of the manifest's first `ca
 
     {"schemaVersion": 1, "team": "<team>", "datasets": {"<name>": {"url": ..., "format": ..., ...}}}
 
+A registered URL must lie in one of the team's catalog buckets or a bucket shared with it, and hold data
+(checked with one List request through the user's own identity) unless `allow_empty=True` (a future path).
+Every storage failure is a `CatalogError` naming the dataset, the URL and the cause.
+
 Every change is a compare-and-swap on that object (S3 If-None-Match/If-Match, GCS generation preconditions),
 retried on conflict, so people registering at the same time lose nothing. Catalogs shared by other teams are
 read through the same index format and listed as `<team>/<name>`, read-only. Registering or removing an
@@ -24,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from teamstack.client.errors import CatalogError
-from teamstack.client.storage import ObjectStore, WriteConflict
+from teamstack.client.storage import ObjectStore, StorageError, WriteConflict
 
 INDEX_KEY = "teamstack/catalog.json"
 INDEX_SCHEMA_VERSION: Literal[1] = 1
@@ -85,11 +89,14 @@ class Catalog:
         *,
         shared: Mapping[str, ObjectStore] | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        data_stores: Mapping[str, ObjectStore] | None = None,
     ) -> None:
         self.team = team
         self.store = store
         self.shared = dict(shared or {})
         self.storage_options = dict(storage_options or {})
+        # Where datasets may live: the team's catalog buckets and the shared ones, by bucket URL (s3://name).
+        self.data_stores = {s.url: s for s in [store, *self.shared.values(), *(data_stores or {}).values()]}
 
     @property
     def index_url(self) -> str:
@@ -97,8 +104,12 @@ class Catalog:
 
     # --- reading -------------------------------------------------------------------------------------------
 
-    def _load(self, store: ObjectStore, team: str) -> tuple[_Index, str | None]:
-        found = store.read(INDEX_KEY)
+    def _load(self, store: ObjectStore, team: str, dataset: str | None = None) -> tuple[_Index, str | None]:
+        try:
+            found = store.read(INDEX_KEY)
+        except StorageError as error:
+            subject = f"dataset {dataset!r}: " if dataset else ""
+            raise CatalogError(f"{subject}cannot read the catalog index of team {team}: {error}") from None
         if found is None:
             return _Index(team=team), None
         data, version = found
@@ -136,14 +147,18 @@ class Catalog:
             raise CatalogError(f"dataset {name!r} is shared read-only by {owner}: register it under your own name")
         return validate_name(name)
 
-    def _update(self, change: Callable[[_Index], Dataset | None]) -> Dataset | None:
-        """Read-modify-write the index until the conditional write wins (or give up after MAX_ATTEMPTS)."""
+    def _update(self, name: str, change: Callable[[_Index, int], Dataset | None]) -> Dataset | None:
+        """Read-modify-write the index until the conditional write wins (or give up after MAX_ATTEMPTS).
+
+        `change(index, attempt)` is redone on the index as it is after each lost race."""
         for attempt in range(MAX_ATTEMPTS):
-            index, version = self._load(self.store, self.team)
-            result = change(index)
+            index, version = self._load(self.store, self.team, name)
+            result = change(index, attempt)
             try:
                 self.store.write(INDEX_KEY, index.to_bytes(), expected=version, content_type="application/json")
                 return result
+            except StorageError as error:
+                raise CatalogError(f"dataset {name!r}: cannot write the catalog index: {error}") from None
             except WriteConflict:
                 # Someone else wrote first: back off a little (jittered, capped) and redo the change on theirs.
                 time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
@@ -159,18 +174,34 @@ class Catalog:
         *,
         storage_options: Mapping[str, Any] | None = None,
         overwrite: bool = False,
+        allow_empty: bool = False,
     ) -> Dataset:
-        """Add a dataset (the data stays where `url` points). An existing name needs `overwrite=True`."""
+        """Add a dataset (the data stays where `url` points). An existing name needs `overwrite=True`.
+
+        The URL must lie in one of the team's catalog buckets or a shared one, and hold data (read through your
+        own identity); `allow_empty=True` registers a path nothing has been written to yet."""
         self._writable(name)
         if not isinstance(url, str) or not url.startswith(URL_SCHEMES) or len(url.split("://", 1)[1]) < 3:
             raise CatalogError(f"dataset {name!r}: url {url!r} must start with {' or '.join(URL_SCHEMES)}")
         if format not in FORMATS:
             raise CatalogError(f"dataset {name!r}: format {format!r} is not one of {', '.join(FORMATS)}")
+        self._check_location(name, url, allow_empty)
         owner = owner or getpass.getuser()
         options = dict(storage_options or {})
+        seen: list[Dataset | None] = []  # the entry as this writer first found it
 
-        def change(index: _Index) -> Dataset:
+        def change(index: _Index, attempt: int) -> Dataset:
             existing = index.datasets.get(name)
+            if attempt == 0:
+                seen.append(existing)
+            elif existing != seen[0]:
+                # Lost a race: someone else wrote this very entry between our read and our write.
+                who = f"{existing.owner} at {existing.updated}" if existing else "someone"
+                now = f"{existing.url}" if existing else "nothing (it was removed)"
+                raise CatalogError(
+                    f"dataset {name!r} was changed by {who} while you were registering it; it now points at "
+                    f"{now}: nothing was written, check it and register again"
+                )
             if existing is not None and not overwrite:
                 raise CatalogError(
                     f"dataset {name!r} already exists ({existing.url}, owner {existing.owner}): "
@@ -191,19 +222,42 @@ class Catalog:
             index.datasets[name] = entry
             return entry
 
-        entry = self._update(change)
+        entry = self._update(name, change)
         assert entry is not None
         return entry
+
+    def _check_location(self, name: str, url: str, allow_empty: bool) -> None:
+        """`url` lies in a bucket the team's catalog may point at, and (unless `allow_empty`) holds data."""
+        scheme, _, rest = url.partition("://")
+        bucket, _, prefix = rest.partition("/")
+        store = self.data_stores.get(f"{scheme}://{bucket}")
+        if store is None:
+            allowed = ", ".join(sorted(self.data_stores)) or "none"
+            raise CatalogError(
+                f"dataset {name!r}: {url} is outside the team's catalog buckets and the catalogs shared with it "
+                f"({allowed}): copy the data there, or connect with shared_catalogs= naming its team's bucket"
+            )
+        if allow_empty:
+            return
+        try:
+            found = store.has_data(prefix)
+        except StorageError as error:
+            raise CatalogError(f"dataset {name!r}: cannot check for data at {url}: {error}") from None
+        if not found:
+            raise CatalogError(
+                f"dataset {name!r}: no data at {url} (nothing under that path): write the data first, or pass "
+                "allow_empty=True (CLI: --allow-empty) to register a future path"
+            )
 
     def remove(self, name: str) -> None:
         """Drop a dataset's entry from the index; its data is left untouched."""
         self._writable(name)
 
-        def change(index: _Index) -> None:
+        def change(index: _Index, attempt: int) -> None:
             if index.datasets.pop(name, None) is None:
                 raise CatalogError(f"no dataset {name!r} in the catalog of team {self.team}")
 
-        self._update(change)
+        self._update(name, change)
 
     # --- opening -------------------------------------------------------------------------------------------
 
@@ -216,10 +270,36 @@ class Catalog:
         """A Dask DataFrame for parquet/csv/json datasets; an fsspec mapper for `files` datasets."""
         entry = self.show(name)
         options = self.options_for(entry, storage_options)
+        try:
+            return self._open(entry, options, read_kwargs)
+        except CatalogError:
+            raise
+        except Exception as error:
+            cause = _root_cause(error)
+            if isinstance(cause, FileNotFoundError):
+                raise CatalogError(
+                    f"dataset {name!r}: no data at {entry.url}: it was moved or deleted; ask its owner "
+                    f"({entry.owner or 'unknown'}) or remove the entry (`teamstack catalog rm`)"
+                ) from None
+            if isinstance(cause, PermissionError):
+                raise CatalogError(
+                    f"dataset {name!r}: access to {entry.url} denied: assume your team's data-scientist role, or "
+                    f"ask team {entry.team or self.team} to share it"
+                ) from None
+            translated = _storage_failure(cause, entry.url)
+            if translated is None:
+                raise
+            raise CatalogError(f"dataset {name!r}: {translated}") from None
+
+    @staticmethod
+    def _open(entry: Dataset, options: dict[str, Any], read_kwargs: dict[str, Any]) -> Any:
         if entry.format == "files":
             import fsspec
 
-            return fsspec.get_mapper(entry.url, **options)
+            mapper = fsspec.get_mapper(entry.url, **options)
+            if not mapper.fs.exists(mapper.root):
+                raise FileNotFoundError(entry.url)
+            return mapper
         import dask.dataframe as dd
 
         url = entry.url
@@ -230,3 +310,37 @@ class Catalog:
         if entry.format == "csv":
             return dd.read_csv(url, storage_options=options, **read_kwargs)
         return dd.read_json(url, storage_options=options, **{"lines": True, **read_kwargs})
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The storage-level error in a chain: Dask wraps a backend's error in its own OSError, and an empty glob is
+    an OSError saying it "resolved to no files"."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
+    while seen is not None and len(chain) < 20:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for link in chain:
+        if isinstance(link, FileNotFoundError | PermissionError):
+            return link
+        if type(link).__module__.startswith(("botocore", "aiobotocore", "google.")):
+            return link
+    if any("resolved to no files" in str(link) for link in chain):
+        return FileNotFoundError(str(chain[-1]))
+    return next((link for link in reversed(chain) if isinstance(link, OSError)), error)
+
+
+def _storage_failure(error: BaseException, url: str) -> str | None:
+    """One line for a cloud library's error reached through fsspec (credentials, refused requests), else None."""
+    module = type(error).__module__
+    if module.startswith(("botocore", "aiobotocore")):
+        from teamstack.client.storage import aws_storage_error
+
+        return str(aws_storage_error(error, url))  # type: ignore[arg-type]
+    if module.startswith(("google.", "gcsfs")):
+        from teamstack.client.storage import gcs_storage_error
+
+        return str(gcs_storage_error(error, url))  # type: ignore[arg-type]
+    if isinstance(error, OSError):
+        return f"cannot read {url}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+    return None

@@ -211,14 +211,30 @@ def catalog_add(
     description: Annotated[str, typer.Option(help="What the data is.")] = "",
     owner: Annotated[str | None, typer.Option(help="Owner (default: your user name).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing entry of that name.")] = False,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Register a path that holds no data yet.")] = False,
     manifest: ManifestOpt = None,
     cloud: CloudOpt = None,
     project: ProjectOpt = None,
     region: RegionOpt = None,
 ) -> None:
-    """Register a dataset (the data stays where it is)."""
+    """Register a dataset (the data stays where it is; it must be in the team's or a shared bucket)."""
     with _client_errors():
         entry = _team(team, manifest, cloud, project, region).catalog.register(
-            name, url, format, description, owner, overwrite=overwrite
+            name, url, format, description, owner, overwrite=overwrite, allow_empty=allow_empty
         )
     out.print(f"registered {entry.name}: {entry.url} ({entry.format})", markup=False)
+
+
+@catalog_app.command("rm")
+def catalog_rm(
+    team: TeamArg,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    manifest: ManifestOpt = None,
+    cloud: CloudOpt = None,
+    project: ProjectOpt = None,
+    region: RegionOpt = None,
+) -> None:
+    """Remove a dataset's entry (its data is left untouched)."""
+    with _client_errors():
+        _team(team, manifest, cloud, project, region).catalog.remove(name)
+    out.print(f"removed {name} (its data is untouched)", markup=False)

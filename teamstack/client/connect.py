@@ -59,7 +59,8 @@ class Team:
             else {"gs": {"project": self.manifest.account}}
         )
         shared = {team: self._store(url) for team, url in self._shared_catalogs.items()}
-        return Catalog(self.name, self._store(first.url), shared=shared, storage_options=options)
+        own = {bucket.url: self._store(bucket.url) for bucket in self.manifest.catalog}
+        return Catalog(self.name, self._store(first.url), shared=shared, storage_options=options, data_stores=own)
 
     @functools.cached_property
     def environments(self) -> Environments:
