@@ -42,3 +42,9 @@ def plan(stack: str) -> Plan:
 @pytest.fixture
 def team(stack: str) -> TeamConfig:
     return load_team(stack_config(load_project(ROOT), stack), stack)
+
+
+@pytest.fixture(autouse=True)
+def _private_dask_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test has its own Dask config directory: the client remembers teams there, never in the real home."""
+    monkeypatch.setenv("DASK_CONFIG", str(tmp_path_factory.mktemp("dask-config")))

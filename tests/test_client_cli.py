@@ -55,7 +55,7 @@ def test_catalog_add_ls_show(team: AwsTeam) -> None:
     [
         (["catalog", "add", "ml-vision", "Bad Name", "s3://x-123/y"], "invalid dataset name"),
         (["catalog", "show", "ml-vision", "nope"], "no dataset 'nope'"),
-        (["catalog", "ls", "nobody"], "no team manifest at SSM parameter /teamstack/nobody/manifest"),
+        (["catalog", "ls", "nobody"], "no team manifest /teamstack/nobody/manifest in any AWS region"),
         (["env", "build", "ml-vision"], "name a spec file"),
         (["env", "build", "ml-vision", "missing.txt"], "cannot read environment spec missing.txt"),
         (["cluster", "start", "ml-vision", "--adapt", "lots"], "expected MIN:MAX"),
@@ -94,3 +94,21 @@ def test_env_build_prints_the_image(team: AwsTeam, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"{team.manifest.registry.repository_uri}:{tag}"
     assert "already in the registry" in result.stderr
+
+
+def test_login_remembers_the_team(team: AwsTeam, monkeypatch: pytest.MonkeyPatch) -> None:
+    from teamstack.client import login
+
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    result = runner.invoke(app, ["login", "ml-vision"])
+    assert result.exit_code == 0, result.output
+    assert f"team ml-vision: aws us-west-2, account {team.manifest.account}" in result.stdout
+    assert str(login.config_path()) in result.stdout.replace("\n", "")
+    assert login.saved("ml-vision") == login.SavedTeam(
+        cloud="aws", region="us-west-2", manifest="ssm:/teamstack/ml-vision/manifest"
+    )
+    listed = runner.invoke(app, ["catalog", "ls", "ml-vision", "--json"])  # no region anywhere but the saved one
+    assert listed.exit_code == 0, listed.output
+    wrong = runner.invoke(app, ["login", "ml-vision", "--region", "eu-north-1"])
+    assert wrong.exit_code == 2 and "no team manifest at SSM parameter" in _error_line(wrong)

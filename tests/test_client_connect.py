@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from standins import *  # noqa: F403  (the stand-in fixtures)
 from standins import GCP_PROJECT, ROOT, AwsTeam, gcp_manifest
 
 import teamstack
 from teamstack import naming
-from teamstack.client import ManifestError, Team
+from teamstack.client import ManifestError, Team, login
 
 
 def test_connect_reads_the_manifest_the_stack_wrote(aws_team: AwsTeam) -> None:
@@ -36,7 +37,52 @@ def test_missing_parameter_says_the_stack_is_not_there(aws_team: AwsTeam) -> Non
     with pytest.raises(
         ManifestError, match=r"no team manifest at SSM parameter /teamstack/nobody/manifest \(us-west-2\)"
     ):
-        teamstack.connect("nobody")
+        teamstack.connect("nobody", region="us-west-2")
+    with pytest.raises(ManifestError, match=r"no team manifest /teamstack/nobody/manifest in any AWS region"):
+        teamstack.connect("nobody")  # the profile's region, then every region
+    assert not login.config_path().exists()  # nothing remembered for a team that was not found
+
+
+def test_the_first_connect_finds_the_region_and_remembers_it(
+    aws_team: AwsTeam, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")  # the profile's region is not the team's
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    team = teamstack.connect("ml-vision")
+    assert team.manifest == aws_team.manifest
+    saved = yaml.safe_load(login.config_path().read_text())
+    assert saved == {
+        "teamstack": {
+            "teams": {
+                "ml-vision": {"cloud": "aws", "region": "us-west-2", "manifest": "ssm:/teamstack/ml-vision/manifest"}
+            }
+        }
+    }
+    # Afterwards nothing else is needed: no region at all in the environment.
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert teamstack.connect("ml-vision").manifest == aws_team.manifest
+    import dask.config
+
+    dask.config.refresh(paths=[str(login.config_path().parent)])  # Dask reads the same file as its own config
+    assert dask.config.get("teamstack.teams.ml-vision.region") == "us-west-2"
+
+
+def test_a_stale_remembered_location_says_to_log_in_again(aws_team: AwsTeam) -> None:
+    login.remember("ml-vision", login.SavedTeam(cloud="aws", region="us-west-2", manifest="ssm:/teamstack/old/x"))
+    with pytest.raises(ManifestError, match=r"no team manifest at SSM parameter /teamstack/old/x .*teamstack login"):
+        teamstack.connect("ml-vision")
+    assert teamstack.connect("ml-vision", region="us-west-2").name == "ml-vision"  # explicit: found and saved again
+    assert login.saved("ml-vision") == login.SavedTeam(
+        cloud="aws", region="us-west-2", manifest="ssm:/teamstack/ml-vision/manifest"
+    )
+
+
+def test_a_saved_plan_json_is_a_manifest_source(tmp_path: Path, aws_team: AwsTeam) -> None:
+    plan = {"stack": "ml-vision", "resources": [], "outputs": {"manifest": json.loads(aws_team.manifest.to_json())}}
+    (tmp_path / "ml-vision.json").write_text(json.dumps(plan))
+    assert teamstack.connect(manifest=str(tmp_path / "ml-vision.json")).manifest == aws_team.manifest
+    assert not login.config_path().exists()  # an explicit file is not remembered
 
 
 def test_no_credentials_is_one_line(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:

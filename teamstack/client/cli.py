@@ -52,6 +52,44 @@ def _team(team: str, manifest: str | None, cloud: str | None, project: str | Non
     return connect(team, manifest=manifest, cloud=cloud, project=project, region=region)
 
 
+# --- login --------------------------------------------------------------------------------------------------
+
+
+def login(
+    team: TeamArg,
+    manifest: ManifestOpt = None,
+    cloud: CloudOpt = None,
+    project: ProjectOpt = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="AWS region of the team (default: your profile's, else searched).")
+    ] = None,
+) -> None:
+    """Find the team's stack once and remember where (your Dask config), so `connect("<team>")` needs nothing else."""
+    from teamstack.client import login as saved
+    from teamstack.client.manifest_source import load_manifest
+
+    with _client_errors():
+        if manifest is not None:
+            found = load_manifest(team, location=manifest, region=region, project=project)
+            where = saved.SavedTeam(
+                cloud=found.cloud,
+                manifest=str(Path(manifest).expanduser().resolve()) if "://" not in manifest and not
+                manifest.startswith("ssm:") else manifest,
+                region=region or (found.region if found.cloud == "aws" else None),
+                project=project or (found.account if found.cloud == "gcp" else None),
+            )  # fmt: skip
+            path = saved.remember(team, where)
+        else:
+            found = load_manifest(team, cloud=cloud or ("gcp" if project else "aws"), project=project, region=region)
+            path = saved.config_path()
+    kind = "project" if found.cloud == "gcp" else "account"
+    out.print(
+        f"team {found.team}: {found.cloud} {found.region}, {kind} {found.account}, cluster {found.cluster.name}; "
+        f"remembered in {path}",
+        markup=False,
+    )
+
+
 # --- cluster ------------------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,8 @@
 
 AWS stacks write the manifest to the SSM parameter `naming.manifest_parameter(team)`; GCP stacks to the object
 `naming.gcp_manifest_url(team, project)`. An explicit location may also be given: `ssm:<parameter name>`,
-`s3://bucket/key`, `gs://bucket/object` or a local JSON file (a copy, e.g. from `teamstack plan --json`).
+`s3://bucket/key`, `gs://bucket/object` or a local JSON file (the manifest, or a saved `teamstack plan --json`
+plan, whose `outputs.manifest` it is). Found by team name, its location is remembered (`client/login.py`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ def parse_manifest(text: str | bytes, source: str, team: str | None = None) -> T
         data: Any = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise ManifestError(f"team manifest {source} is not valid JSON: {error}") from None
-    if isinstance(data, dict) and "manifest" in data and "schemaVersion" not in data:
-        data = data["manifest"]  # the outputs section of a `teamstack plan --json` file
+    if isinstance(data, dict) and "schemaVersion" not in data:
+        if isinstance(data.get("outputs"), dict) and "manifest" in data["outputs"]:
+            data = data["outputs"]["manifest"]  # a saved `teamstack plan --json` plan
+        elif "manifest" in data:
+            data = data["manifest"]  # its outputs section alone
     if not isinstance(data, dict) or "schemaVersion" not in data:
         raise ManifestError(f"{source} is not a teamstack manifest: it has no schemaVersion")
     version = data["schemaVersion"]
@@ -82,32 +86,59 @@ def load_manifest(
     cloud: str | None = None,
     project: str | None = None,
     region: str | None = None,
+    remember: bool = True,
 ) -> TeamManifest:
-    """The manifest of `team` (from where its stack wrote it) or from an explicit `location`."""
+    """The manifest of `team` (where it was found before, else where its stack wrote it) or from `location`.
+
+    Found by team name, its location is remembered in the user's Dask config (`remember=False` does not)."""
+    from teamstack.client import login
+
     if location is None and team is None:
         raise ManifestError("name a team or a manifest location")
-    if location is None:
-        assert team is not None
-        cloud = cloud or ("gcp" if project else os.environ.get("TEAMSTACK_CLOUD", "aws"))
-        if cloud == "aws":
-            location = f"ssm:{naming.manifest_parameter(team)}"
-        elif cloud == "gcp":
-            location = naming.gcp_manifest_url(team, gcp_project(project))
-        else:
-            raise ManifestError(f"unknown cloud {cloud!r}: expected aws or gcp")
-    if location.startswith("ssm:"):
-        text = _read_ssm(location.removeprefix("ssm:"), region)
-    elif location.startswith("s3://"):
-        text = _read_s3(location, region)
-    elif location.startswith("gs://"):
-        text = _read_gcs(location, project)
+    if location is not None:
+        return parse_manifest(read_location(location, region, project), location, team)
+    assert team is not None
+    if not (cloud or project or region):
+        entry = login.saved(team)
+        if entry is not None:
+            try:
+                text = read_location(entry.manifest, entry.region, entry.project)
+            except ManifestError as error:
+                raise ManifestError(
+                    f"{error} (remembered in {login.config_path()}; `teamstack login {team}` finds it again)"
+                ) from None
+            return parse_manifest(text, entry.manifest, team)
+    cloud = cloud or ("gcp" if project else os.environ.get("TEAMSTACK_CLOUD", "aws"))
+    if cloud == "aws":
+        text, found_region = login.find_aws_manifest(team, region)
+        location = f"ssm:{naming.manifest_parameter(team)}"
+        where = login.SavedTeam(cloud="aws", region=found_region, manifest=location)
+        manifest = parse_manifest(text, f"SSM parameter {location[4:]} ({found_region})", team)
+    elif cloud == "gcp":
+        project = gcp_project(project)
+        location = naming.gcp_manifest_url(team, project)
+        where = login.SavedTeam(cloud="gcp", project=project, manifest=location)
+        manifest = parse_manifest(_read_gcs(location, project), location, team)
     else:
-        path = Path(location.removeprefix("file://"))
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ManifestError(f"cannot read team manifest file {path}: {error}") from None
-    return parse_manifest(text, location, team)
+        raise ManifestError(f"unknown cloud {cloud!r}: expected aws or gcp")
+    if remember:
+        login.remember(team, where)
+    return manifest
+
+
+def read_location(location: str, region: str | None = None, project: str | None = None) -> str:
+    """The text at a manifest location: `ssm:<name>`, `s3://`, `gs://`, or a local file."""
+    if location.startswith("ssm:"):
+        return _read_ssm(location.removeprefix("ssm:"), region)
+    if location.startswith("s3://"):
+        return _read_s3(location, region)
+    if location.startswith("gs://"):
+        return _read_gcs(location, project)
+    path = Path(location.removeprefix("file://")).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ManifestError(f"cannot read team manifest file {path}: {error}") from None
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -117,7 +148,7 @@ def _split_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _aws_failure(error: Exception, what: str) -> ManifestError:
+def aws_failure(error: Exception, what: str) -> ManifestError:
     from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
     if isinstance(error, NoCredentialsError):
@@ -146,7 +177,7 @@ def _read_ssm(name: str, region: str | None) -> str:
         where = f"SSM parameter {name} ({client.meta.region_name})"
         return str(client.get_parameter(Name=name)["Parameter"]["Value"])
     except (BotoCoreError, ClientError) as error:
-        raise _aws_failure(error, where) from None
+        raise aws_failure(error, where) from None
 
 
 def _read_s3(url: str, region: str | None) -> str:
@@ -158,7 +189,7 @@ def _read_s3(url: str, region: str | None) -> str:
         body = boto3.session.Session(region_name=region).client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         return body.decode("utf-8")
     except (BotoCoreError, ClientError) as error:
-        raise _aws_failure(error, url) from None
+        raise aws_failure(error, url) from None
     except UnicodeDecodeError:
         raise ManifestError(f"team manifest {url} is not UTF-8 text") from None
 
