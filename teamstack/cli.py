@@ -178,6 +178,7 @@ def plan(
     project_dir: ProjectDir = None,
 ) -> None:
     """Run the Pulumi program offline under mocks and show the stack's resource graph and outputs."""
+    from teamstack.plan.overrides import setting_costs
     from teamstack.plan.runner import PlanError, plan_stack  # imports Pulumi: only when planning
     from teamstack.policy import report
     from teamstack.policy.engine import resources_from_json
@@ -205,7 +206,10 @@ def plan(
                     mandatory_violations += sum(v.mandatory for v in found)
                 if show_cost:
                     region = result.outputs.get("region")
-                    report.print_cost(out, name, resources, region if isinstance(region, str) else None)
+                    region = region if isinstance(region, str) else None
+                    estimate = report.print_cost(out, name, resources, region)
+                    values = stack_config(load_project(root), name)
+                    report.print_setting_costs(out, setting_costs(root, name, values, estimate, region))
     except (ConfigError, PlanError, BadInput) as error:
         raise _fail(str(error), EXIT_BAD_INPUT) from None
     if mandatory_violations:

@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -61,7 +62,13 @@ _GCP_MEMBER = re.compile(r"^(user|group|serviceAccount):[^@\s:]+@[^@\s]+\.[a-z]{
 # GCP labels: lowercase keys starting with a letter, lowercase values, both [a-z0-9_-] and at most 63 characters.
 _GCP_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
 _GCP_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}\Z")
-DEFAULT_GCP_SYSTEM_MACHINE_TYPE = "e2-standard-4"
+# GKE's own default machine type: the smallest E2 whose allocatable memory (about 2.8 GiB) holds GKE's
+# DaemonSets (Dataplane V2, logging, metrics), kube-dns and the Dask operator; e2-small leaves about 1.4 GiB.
+DEFAULT_GCP_SYSTEM_MACHINE_TYPE = "e2-medium"
+
+# The system group: one small burstable x86_64 node unless the team asks for high availability (two, in two zones).
+DEFAULT_AWS_SYSTEM_INSTANCE_TYPES = ("t3a.small", "t3.small")
+HA_SYSTEM_NODES = 2
 
 # Tags the platform sets itself on every resource; a team cannot override them through `tags`.
 RESERVED_TAG_KEYS = ("team", "cost-center", "managed-by", "owner")
@@ -179,17 +186,32 @@ class NodeGroupConfig(_Model):
 
 
 class SystemNodeGroupConfig(_Model):
-    """The small always-on CPU group for cluster add-ons (CoreDNS, the Dask operator, the autoscaler)."""
+    """The small always-on CPU group for cluster add-ons (CoreDNS, the Dask operator, the autoscaler).
 
+    One small burstable x86_64 node by default: the add-ons idle almost all the time, and this group is most of
+    what an idle team pays for nodes. `highAvailability: true` makes it two nodes in two zones (minSize 2), so
+    CoreDNS and the add-ons survive the loss of a node or zone. x86_64 because the Dask operator's image is
+    published for linux/amd64 only.
+    """
+
+    # AMD first, Intel as the fallback when a zone runs out of t3a; both 2 vCPUs (burstable), 2 GiB.
     instance_types: Annotated[list[str], Field(min_length=1, max_length=20)] = Field(
-        default_factory=lambda: ["m7i.large", "m6i.large"]
+        default_factory=lambda: list(DEFAULT_AWS_SYSTEM_INSTANCE_TYPES)
     )
     machine_type: str | None = None  # GCP only; default DEFAULT_GCP_SYSTEM_MACHINE_TYPE
-    # Two nodes so CoreDNS and the add-ons survive the loss of one node or zone.
-    min_size: Annotated[int, Field(ge=1, le=10)] = 2
+    high_availability: bool = False
+    min_size: Annotated[int, Field(ge=1, le=10)] = 1
     desired_size: Annotated[int | None, Field(ge=1, le=10)] = None
     max_size: Annotated[int, Field(ge=1, le=10)] = 3
-    disk_size_gib: Annotated[int, Field(ge=20, le=16384, alias="diskSizeGiB")] = 50
+    # The EKS default (and the AL2023 AMI's size); system images need a few GiB.
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384, alias="diskSizeGiB")] = 20
+
+    @model_validator(mode="before")
+    @classmethod
+    def _high_availability_defaults_to_two_nodes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("highAvailability") is True and "minSize" not in data:
+            return {**data, "minSize": HA_SYSTEM_NODES}
+        return data
 
     @property
     def desired(self) -> int:
@@ -289,6 +311,9 @@ class KubernetesConfig(_Model):
     gpu_worker: WorkerConfig = Field(default_factory=lambda: WorkerConfig(cpu="3", memory="12Gi", gpus=1))
     # A Dask cluster with no work for this long shuts itself down (0: never; not recommended).
     idle_timeout_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 30
+    # A DaskCluster older than this is deleted (busy or not), so a forgotten cluster releases its nodes; the team
+    # namespace's reaper CronJob enforces it every 15 minutes. 0: no limit.
+    max_cluster_lifetime_hours: Annotated[int, Field(ge=0, le=30 * 24)] = 24
     charts: ChartVersionsConfig = Field(default_factory=ChartVersionsConfig)
     # More namespaces of the same shape (own quota of the same size, same service accounts and RBAC).
     extra_namespaces: Annotated[list[Namespace], Field(max_length=10)] = Field(default_factory=list)
@@ -306,6 +331,10 @@ class TeamConfig(_Model):
     az_count: Annotated[int, Field(ge=2, le=MAX_ZONES)] = 3
     vpc_cidr: str
     nat_mode: Literal["none", "single", "per-az"] = "single"
+    # AWS only: ECR and STS interface endpoints beside the NAT (always made when natMode is none, where nothing
+    # else carries that traffic). Off by default: the NAT carries it, and three endpoints in three AZs cost
+    # about $66 a month.
+    interface_endpoints: bool = False
     kubernetes_version: str = "1.33"
     service_cidr: str = "172.20.0.0/16"
     api_access_cidrs: list[str] = Field(default_factory=list)
@@ -511,6 +540,14 @@ def _check_kubernetes(team: TeamConfig) -> None:
         seen.add(namespace)
 
 
+# The Dask operator's image (ghcr.io/dask/dask-kubernetes-operator) is built for linux/amd64 only: dask-kubernetes
+# releases it with chartpress and no --platform, i.e. for the build host's architecture.
+_SYSTEM_ARCH_REASON = (
+    "the Dask operator runs on system nodes and its image is published for x86_64 (linux/amd64) only; "
+    "use an x86_64 type, got {}"
+)
+
+
 def check_team(team: TeamConfig) -> None:
     """Rules across fields. Raises `_Issue` with the key path of the first violation."""
     if team.cloud == "gcp":
@@ -544,10 +581,17 @@ def check_team(team: TeamConfig) -> None:
             raise _Issue(key, f"'{value}' overlaps an earlier entry")
         seen.append(network)
 
-    if team.cloud == "aws":
-        _check_instance_types("teamstack:systemNodeGroup", team.system_node_group.instance_types, gpu=False)
     system = team.system_node_group
+    if team.cloud == "aws":
+        parsed = _check_instance_types("teamstack:systemNodeGroup", system.instance_types, gpu=False)
+        if parsed[0].arch != "x86_64":
+            raise _Issue("teamstack:systemNodeGroup.instanceTypes", _SYSTEM_ARCH_REASON.format(parsed[0].name))
     _check_scaling("teamstack:systemNodeGroup", system.min_size, system.desired_size, system.max_size)
+    if system.high_availability and system.min_size < HA_SYSTEM_NODES:
+        raise _Issue(
+            "teamstack:systemNodeGroup.minSize",
+            f"highAvailability needs at least {HA_SYSTEM_NODES} nodes (one per zone), got {system.min_size}",
+        )
 
     names: set[str] = set()
     for i, group in enumerate(team.node_groups):
@@ -563,7 +607,7 @@ def check_team(team: TeamConfig) -> None:
                 raise _Issue(
                     f"{key}.instanceTypes",
                     "Dask workers run the team's images, which the image pipeline builds for x86_64 only; "
-                    "use x86_64 types (e.g. m7i, r7i, g5) in node groups (Graviton is fine in systemNodeGroup)",
+                    "use x86_64 types (e.g. m7i, r7i, g5) in node groups",
                 )
         _check_scaling(key, group.min_size, group.desired_size, group.max_size)
         if group.kind == "gpu" and group.min_size != 0:
@@ -664,6 +708,11 @@ def _check_gcp(team: TeamConfig) -> None:
             f"'{team.project}' is not a GCP project id: 6-30 lowercase letters, digits and '-', starting with a "
             "letter, not ending with '-', without 'google'",
         )
+    if "interface_endpoints" in team.model_fields_set:
+        raise _Issue(
+            "teamstack:interfaceEndpoints",
+            "is an AWS setting; GCP nodes reach Google APIs through Private Google Access at no charge",
+        )
     if team.nat_mode == "per-az":
         raise _Issue(
             "teamstack:natMode", "Cloud NAT is regional and spans every zone; on GCP use single or none, got 'per-az'"
@@ -729,9 +778,11 @@ def _check_gcp(team: TeamConfig) -> None:
     if "instance_types" in system.model_fields_set:
         raise _Issue("teamstack:systemNodeGroup.instanceTypes", "is an AWS setting; GCP pools take machineType")
     try:
-        gcp_machines.check_cpu_machine(team.system_machine_type)
+        parsed = gcp_machines.check_cpu_machine(team.system_machine_type)
     except gcp_machines.MachineTypeError as error:
         raise _Issue("teamstack:systemNodeGroup.machineType", str(error)) from None
+    if parsed.arch != "x86_64":
+        raise _Issue("teamstack:systemNodeGroup.machineType", _SYSTEM_ARCH_REASON.format(team.system_machine_type))
 
 
 def _check_gcp_pool(key: str, group: NodeGroupConfig) -> None:

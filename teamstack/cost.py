@@ -3,8 +3,9 @@
 Pure: it reads resources (as the policy rules see them) and `teamstack/data/prices.yaml`, nothing else.
 Idle is every node group at its minimum, full scale every group at its maximum; GPU groups that scale from
 zero therefore cost nothing idle. A group that may run several instance types is priced at the most
-expensive of them, spot groups at the table's spot estimate. Fixed items (control plane, NAT gateways,
-interface endpoints, public IPv4 addresses, KMS keys) cost the same idle and at full scale. Usage-priced
+expensive of them, spot groups at the table's spot estimate. Fixed items (control plane, AWS NAT gateways,
+interface endpoints, public IPv4 addresses, KMS keys) cost the same idle and at full scale; a GCP Cloud NAT
+gateway bills by the VMs using it, so it follows the node count. Usage-priced
 items (data transfer, storage, requests, logs) are not estimated.
 """
 
@@ -351,10 +352,51 @@ def _fixed_items(resources: list[Resource], table: PriceTable, factor: float) ->
             fixed(r, "KMS key", float(aws["kmsKeyPerMonth"]))
         elif r.type == GKE_CLUSTER:
             fixed(r, "GKE cluster management fee", float(gcp["gkeControlPlane"]) * hours)
-        elif r.type == "gcp:compute/routerNat:RouterNat":
-            fixed(r, "Cloud NAT gateway (at its hourly cap)", float(gcp["cloudNatGateway"]) * hours)
         elif r.type == "gcp:kms/cryptoKey:CryptoKey":
             fixed(r, "KMS key version", float(gcp["kmsKeyPerMonth"]))
+    return items
+
+
+# Ports one NAT IP address offers, and the ports Cloud NAT gives each VM unless minPortsPerVm says otherwise.
+_NAT_PORTS_PER_IP = 64512
+_NAT_DEFAULT_PORTS_PER_VM = 64
+
+
+def cloud_nat_hourly(vms: int, ports_per_vm: int = _NAT_DEFAULT_PORTS_PER_VM, table: PriceTable | None = None) -> float:
+    """A Cloud NAT gateway serving `vms` VMs: per VM up to the cap's VM count, then the flat cap, plus the IP
+    addresses AUTO_ONLY allocation needs for those VMs' ports (at least one)."""
+    rates = (table or price_table()).cloud("gcp")
+    gateway = (
+        float(rates["cloudNatGatewayCap"])
+        if vms > int(rates["cloudNatCapVms"])
+        else float(rates["cloudNatPerVm"]) * vms
+    )
+    addresses = max(1, -(-vms * ports_per_vm // _NAT_PORTS_PER_IP))
+    return gateway + addresses * float(rates["cloudNatIp"])
+
+
+def _cloud_nat_items(
+    resources: list[Resource], groups: list[NodeGroupCapacity], table: PriceTable, factor: float
+) -> list[CostItem]:
+    """Cloud NAT bills by the VMs using it: every node of the team's pools (all in the NATed subnetwork)."""
+    idle_vms = sum(g.min_nodes for g in groups if g.cloud == "gcp")
+    full_vms = sum(g.max_nodes for g in groups if g.cloud == "gcp")
+    hours = table.hours_per_month
+    items = []
+    for r in resources:
+        if r.type != "gcp:compute/routerNat:RouterNat":
+            continue
+        ports = get(r.props, "minPortsPerVm", _NAT_DEFAULT_PORTS_PER_VM)
+        ports = ports if isinstance(ports, int) and not isinstance(ports, bool) else _NAT_DEFAULT_PORTS_PER_VM
+        items.append(
+            CostItem(
+                r.urn,
+                r.type,
+                f"Cloud NAT for {idle_vms}..{full_vms} VMs + its IP addresses (data processing not estimated)",
+                cloud_nat_hourly(idle_vms, ports, table) * hours * factor,
+                cloud_nat_hourly(full_vms, ports, table) * hours * factor,
+            )
+        )
     return items
 
 
@@ -381,4 +423,5 @@ def estimate(resources: list[Resource], region: str | None = None) -> Estimate:
         except PriceError as error:
             result.unpriced.append((group.urn, str(error)))
     result.items.extend(_fixed_items(resources, table, factor))
+    result.items.extend(_cloud_nat_items(resources, groups, table, factor))
     return result

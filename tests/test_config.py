@@ -321,6 +321,36 @@ CORPUS = [
         set_((*NG0, "instanceTypes"), ["m7i.4xlarge\n"]),
     ),
     Case(
+        "graviton-system-group",
+        "teamstack:systemNodeGroup.instanceTypes",
+        "its image is published for x86_64 (linux/amd64) only",
+        set_(("teamstack:systemNodeGroup",), {"instanceTypes": ["m7g.large", "m6g.large"]}),
+    ),
+    Case(
+        "high-availability-with-one-node",
+        "teamstack:systemNodeGroup.minSize",
+        "highAvailability needs at least 2 nodes",
+        set_(("teamstack:systemNodeGroup",), {"highAvailability": True, "minSize": 1}),
+    ),
+    Case(
+        "high-availability-not-a-bool",
+        "teamstack:systemNodeGroup.highAvailability",
+        "valid boolean",
+        set_(("teamstack:systemNodeGroup",), {"highAvailability": "yes"}),
+    ),
+    Case(
+        "interface-endpoints-not-a-bool",
+        "teamstack:interfaceEndpoints",
+        "valid boolean",
+        set_(("teamstack:interfaceEndpoints",), "sometimes"),
+    ),
+    Case(
+        "cluster-lifetime-above-30-days",
+        "teamstack:kubernetes.maxClusterLifetimeHours",
+        "less than or equal to 720",
+        set_(("teamstack:kubernetes", "maxClusterLifetimeHours"), 721),
+    ),
+    Case(
         "gpu-type-in-system-group",
         "teamstack:systemNodeGroup.instanceTypes[0]",
         "a cpu group allows CPU-only",
@@ -770,3 +800,28 @@ def test_platform_tags_win_over_team_tags() -> None:
     assert tags["owner"] == "ml-vision-leads@example.com"
     assert tags["managed-by"] == "teamstack"
     assert tags["env"] == "p"
+
+
+# --- idle-cost defaults --------------------------------------------------------------------------------------
+
+
+def _base_values(**changes: Any) -> dict[str, str]:
+    values = stack_config(load_project(REPO), BASE_STACK)
+    values.pop("teamstack:systemNodeGroup", None)
+    for key, value in changes.items():
+        values[f"teamstack:{key}"] = json.dumps(value)
+    return values
+
+
+def test_the_default_system_group_is_one_small_x86_node_and_high_availability_makes_it_two() -> None:
+    team = load_team(_base_values(), BASE_STACK)
+    system = team.system_node_group
+    assert (system.min_size, system.desired, system.max_size) == (1, 1, 3)
+    assert system.instance_types == ["t3a.small", "t3.small"] and not system.high_availability
+    assert team.interface_endpoints is False
+    assert team.kubernetes.max_cluster_lifetime_hours == 24 and team.kubernetes.idle_timeout_minutes > 0
+    ha = load_team(_base_values(systemNodeGroup={"highAvailability": True}), BASE_STACK).system_node_group
+    assert (ha.min_size, ha.desired) == (2, 2)
+    # An explicit minSize above two stays the team's.
+    ha3 = load_team(_base_values(systemNodeGroup={"highAvailability": True, "minSize": 3}), BASE_STACK)
+    assert ha3.system_node_group.min_size == 3

@@ -107,3 +107,28 @@ def test_unknown_sizes_and_types_are_listed_not_guessed() -> None:
     exotic = _pool(nodeConfig={"machineType": "m3-ultramem-32"})
     assert "no price for GCE machine type 'm3-ultramem-32'" in cost.estimate([exotic], "europe-west4").unpriced[0][1]
     assert "no gcp prices for region 'mars-north1'" in cost.estimate([_pool()], "mars-north1").unpriced[0][1]
+
+
+def _nat(**props: Any) -> Resource:
+    return Resource.of(
+        "urn:pulumi:s::p::gcp:compute/routerNat:RouterNat::nat", "gcp:compute/routerNat:RouterNat", "nat", props
+    )
+
+
+def test_cloud_nat_bills_per_vm_up_to_its_cap_plus_its_addresses() -> None:
+    # cloud.google.com/nat/pricing: $0.0014 per VM-hour up to 32 VMs, then $0.044; $0.005 per NAT IP-hour.
+    assert cost.cloud_nat_hourly(1) == pytest.approx(0.0014 + 0.005)
+    assert cost.cloud_nat_hourly(32) == pytest.approx(32 * 0.0014 + 0.005)
+    assert cost.cloud_nat_hourly(33) == pytest.approx(0.044 + 0.005)
+    # One address offers 64512 ports: at 64 ports a VM that is 1008 VMs; at 4096 a VM, 15.
+    assert cost.cloud_nat_hourly(1009) == pytest.approx(0.044 + 2 * 0.005)
+    assert cost.cloud_nat_hourly(16, ports_per_vm=4096) == pytest.approx(16 * 0.0014 + 2 * 0.005)
+
+
+def test_cloud_nat_follows_the_node_count_idle_and_at_full_scale() -> None:
+    pool = _pool(autoscaling={"totalMinNodeCount": 2, "totalMaxNodeCount": 40})
+    estimate = cost.estimate([pool, _nat()], "us-central1")
+    (nat,) = [i for i in estimate.items if i.type == "gcp:compute/routerNat:RouterNat"]
+    assert nat.idle == pytest.approx(cost.cloud_nat_hourly(2) * HOURS)
+    assert nat.full == pytest.approx(cost.cloud_nat_hourly(40) * HOURS)
+    assert nat.idle < nat.full

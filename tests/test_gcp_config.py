@@ -293,6 +293,18 @@ CORPUS = [
         set_(("teamstack:systemNodeGroup", "machineType"), "a2-highgpu-1g"),
     ),
     Case(
+        "system-arm-machine",
+        "teamstack:systemNodeGroup.machineType",
+        "x86_64 (linux/amd64) only",
+        set_(("teamstack:systemNodeGroup", "machineType"), "t2a-standard-2"),
+    ),
+    Case(
+        "interface-endpoints-on-gcp",
+        "teamstack:interfaceEndpoints",
+        "is an AWS setting",
+        set_(("teamstack:interfaceEndpoints",), True),
+    ),
+    Case(
         "system-aws-types",
         "teamstack:systemNodeGroup.instanceTypes",
         "is an AWS setting",

@@ -264,7 +264,8 @@ def test_dask_service_accounts_are_bound_to_the_cloud_roles(plan: Plan, team: Te
     accounts = (naming.DASK_SCHEDULER_SERVICE_ACCOUNT, naming.DASK_WORKER_SERVICE_ACCOUNT)
     for namespace in team_namespaces(team):
         service_accounts = in_namespace(plan, "ServiceAccount", namespace)
-        assert set(service_accounts) == set(accounts)
+        reaper = {spec.REAPER_NAME} if team.kubernetes.max_cluster_lifetime_hours else set()
+        assert set(service_accounts) == set(accounts) | reaper
         for account in accounts:
             assert service_accounts[account]["automountServiceAccountToken"] is False
         if isinstance(identity, GcpIdentity):
@@ -315,8 +316,9 @@ def test_data_scientists_run_dask_in_their_namespaces_only(plan: Plan, team: Tea
     subjects = _data_scientist_subjects(plan, team)
     assert subjects
     for namespace in team_namespaces(team):
-        (role,) = in_namespace(plan, "Role", namespace).values()
-        (binding,) = in_namespace(plan, "RoleBinding", namespace).values()
+        role = in_namespace(plan, "Role", namespace)[spec.DATA_SCIENTIST_ROLE]
+        binding = in_namespace(plan, "RoleBinding", namespace)["data-scientists"]
+        assert set(in_namespace(plan, "Role", namespace)) <= {spec.DATA_SCIENTIST_ROLE, spec.REAPER_NAME}
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "Role",
@@ -558,3 +560,62 @@ def test_autoscaler_role_scales_only_this_clusters_groups(plan: Plan, team: Team
     # Every node group's Auto Scaling group name starts where the resource pattern expects (eks-<node group>-).
     for group in manifest(plan).node_groups:
         assert f"eks-{group.node_group_name}-".startswith(f"eks-{team.team}-"), group.node_group_name
+
+
+# --- the Dask cluster reaper: a maximum lifetime, enforced -----------------------------------------------------
+
+
+def test_a_reaper_cronjob_enforces_the_maximum_cluster_lifetime_from_the_system_nodes(
+    plan: Plan, team: TeamConfig
+) -> None:
+    hours = team.kubernetes.max_cluster_lifetime_hours
+    assert hours, "every shipped stack keeps a maximum lifetime"
+    image = manifest(plan).dask
+    assert image is not None
+    for namespace in team_namespaces(team):
+        (cronjob,) = in_namespace(plan, "CronJob", namespace).values()
+        assert cronjob["spec"]["schedule"] == spec.REAPER_SCHEDULE
+        assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+        job = cronjob["spec"]["jobTemplate"]["spec"]
+        assert job["activeDeadlineSeconds"] < 15 * 60, "one run ends before the next starts"
+        pod = job["template"]["spec"]
+        assert pod["serviceAccountName"] == spec.REAPER_NAME
+        # On the always-on system nodes, so the reaper itself never scales a worker group up from zero.
+        assert pod["nodeSelector"] == {spec.NODE_KIND_LABEL: "system"}
+        assert {"key": spec.SYSTEM_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+        (container,) = pod["containers"]
+        assert container["image"] == image.image, "the team's default image, from its own registry"
+        assert {"name": "MAX_LIFETIME_SECONDS", "value": str(hours * 3600)} in container["env"]
+        (mount,) = container["volumeMounts"]
+        assert container["command"] == [spec.REAPER_PYTHON, f"{mount['mountPath']}/reaper.py"]
+        # Pod Security restricted, whatever the namespace enforces.
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["resources"]["limits"]["memory"]
+        (volume,) = pod["volumes"]
+        script = in_namespace(plan, "ConfigMap", namespace)[volume["configMap"]["name"]]
+        assert script["data"]["reaper.py"] == spec.REAPER_SCRIPT.read_text(encoding="utf-8")
+
+
+def test_the_reaper_may_only_list_and_delete_dask_clusters_in_its_namespace(plan: Plan, team: TeamConfig) -> None:
+    for namespace in team_namespaces(team):
+        account = in_namespace(plan, "ServiceAccount", namespace)[spec.REAPER_NAME]
+        assert account["metadata"]["namespace"] == namespace
+        role = in_namespace(plan, "Role", namespace)[spec.REAPER_NAME]
+        grants = {
+            (group, resource, verb)
+            for rule in role["rules"]
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+            for verb in rule["verbs"]
+        }
+        assert grants == {
+            ("kubernetes.dask.org", "daskclusters", "list"),
+            ("kubernetes.dask.org", "daskclusters", "delete"),
+        }
+        binding = in_namespace(plan, "RoleBinding", namespace)[spec.REAPER_NAME]
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": spec.REAPER_NAME}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": spec.REAPER_NAME, "namespace": namespace}]

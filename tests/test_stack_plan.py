@@ -91,7 +91,9 @@ def test_only_public_subnets_route_to_the_internet_gateway_and_nat_follows_the_m
     assert len(default_routes) == (0 if team.nat_mode == "none" else team.az_count)
 
 
-def test_nodes_reach_s3_ecr_and_sts_through_endpoints(plan: Plan, team: TeamConfig) -> None:
+def test_s3_through_a_gateway_and_interface_endpoints_only_where_no_nat_carries_the_traffic(
+    plan: Plan, team: TeamConfig
+) -> None:
     endpoints = plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
     services = {
         e.inputs["serviceName"].rsplit(".", 1)[-1]
@@ -102,10 +104,29 @@ def test_nodes_reach_s3_ecr_and_sts_through_endpoints(plan: Plan, team: TeamConf
     assert services["s3"].inputs["vpcEndpointType"] == "Gateway"
     private_tables = {r.id for r in plan.of_type("aws:ec2/routeTable:RouteTable") if "-private-" in r.name}
     assert set(services["s3"].inputs["routeTableIds"]) == private_tables
-    for name in interface_endpoints(team.nat_mode):
+    wanted = interface_endpoints(team.nat_mode, team.interface_endpoints)
+    # Each interface endpoint costs about $7 a month per AZ: only those the stack needs or asked for exist.
+    assert set(services) - {"s3"} == set(wanted)
+    for name in wanted:
         endpoint = services[name]
         assert endpoint.inputs["vpcEndpointType"] == "Interface" and endpoint.inputs["privateDnsEnabled"] is True
-    assert {"ecr.api", "ecr.dkr", "sts"} <= set(services)
+        assert len(endpoint.inputs["subnetIds"]) == team.az_count
+
+
+@pytest.mark.parametrize(
+    ("nat_mode", "requested", "expected"),
+    [
+        ("single", False, set()),
+        ("per-az", False, set()),
+        ("single", True, {"ecr.api", "ecr.dkr", "sts"}),
+        # Without a NAT nothing else reaches ECR, STS, EKS, EC2, logs or autoscaling: always made, asked or not.
+        ("none", False, {"ecr.api", "ecr.dkr", "sts", "ec2", "logs", "eks", "eks-auth", "autoscaling"}),
+    ],
+)
+def test_interface_endpoints_beside_a_nat_only_on_request(nat_mode: str, requested: bool, expected: set[str]) -> None:
+    assert expected <= set(interface_endpoints(nat_mode, requested))
+    if nat_mode != "none":
+        assert set(interface_endpoints(nat_mode, requested)) == expected
 
 
 def test_flow_logs_capture_all_traffic_into_an_encrypted_retained_log_group(plan: Plan, team: TeamConfig) -> None:

@@ -13,15 +13,19 @@ from components.aws import iam_documents as docs
 from teamstack import naming
 from teamstack.layout import subnet_layout
 
-# Interface endpoints every team VPC has, so nodes pull images and get credentials without the internet.
+# Interface endpoints for pulling images and getting credentials without the internet: made when there is no
+# NAT (nothing else carries that traffic) or when the team asks (`interfaceEndpoints`); a NAT carries it otherwise.
 BASE_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts")
 # With no NAT at all, nodes also need these to join the cluster, ship logs and be scaled.
 NO_NAT_INTERFACE_ENDPOINTS = ("ec2", "logs", "eks", "eks-auth", "autoscaling", "elasticloadbalancing")
 DASK_PORTS = (8786, 8787)  # scheduler, dashboard
 
 
-def interface_endpoints(nat_mode: str) -> tuple[str, ...]:
-    return BASE_INTERFACE_ENDPOINTS + (NO_NAT_INTERFACE_ENDPOINTS if nat_mode == "none" else ())
+def interface_endpoints(nat_mode: str, requested: bool = False) -> tuple[str, ...]:
+    """The interface endpoints a team VPC gets: every one it needs without a NAT, the base ones on request."""
+    if nat_mode == "none":
+        return BASE_INTERFACE_ENDPOINTS + NO_NAT_INTERFACE_ENDPOINTS
+    return BASE_INTERFACE_ENDPOINTS if requested else ()
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class NetworkArgs:
     vpc_cidr: str
     zones: Sequence[str]
     nat_mode: Literal["none", "single", "per-az"]
+    interface_endpoints: bool
     kms_key_arn: pulumi.Input[str]
     log_retention_days: int
     tags: Mapping[str, str]
@@ -202,7 +207,7 @@ class Network(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        for service in interface_endpoints(args.nat_mode):
+        for service in interface_endpoints(args.nat_mode, args.interface_endpoints):
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
                 vpc_id=self.vpc.id,

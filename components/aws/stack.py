@@ -184,6 +184,7 @@ class AwsTeamStack(pulumi.ComponentResource):
                 team.vpc_cidr,
                 env.zones[: team.az_count],
                 team.nat_mode,
+                team.interface_endpoints,
                 key.arn,
                 team.log_retention_days,
                 tags,

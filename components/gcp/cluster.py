@@ -49,6 +49,8 @@ class NodePoolSpec:
     labels: Mapping[str, str]
     taints: tuple[tuple[str, str, str], ...]
     gpu: gcp_machines.GpuAttachment | None = None
+    # The zones the pool may use; None: every zone of the cluster.
+    zones: tuple[str, ...] | None = None
 
     @property
     def gpus_per_node(self) -> int:
@@ -70,6 +72,9 @@ def node_pool_specs(team: TeamConfig) -> list[NodePoolSpec]:
             disk_size_gib=system.disk_size_gib,
             labels={"teamstack.io/node-group": "system", "teamstack.io/node-kind": "system"},
             taints=(SYSTEM_TAINT,),
+            # As many zones as the pool has nodes at its minimum: a regional pool starts with a node in every
+            # zone it spans, so one zone for the single default node, two or more for highAvailability.
+            zones=team.gcp_zones[: max(1, system.min_size)],
         )
     ]
     for group in team.node_groups:
@@ -217,6 +222,7 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs({"name": self.cluster.name, "endpoint": self.cluster.endpoint})
 
     def _pool(self, name: str, spec: NodePoolSpec, args: ClusterArgs) -> gcp.container.NodePool:
+        zones = spec.zones or tuple(args.zones)
         accelerators = (
             [
                 gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
@@ -238,9 +244,9 @@ class Cluster(pulumi.ComponentResource):
             project=args.project,
             location=args.location,
             cluster=self.cluster.name,
-            node_locations=list(args.zones),
+            node_locations=list(zones),
             # The first nodes per zone; afterwards the autoscaler owns the count.
-            initial_node_count=math.ceil(spec.desired_nodes / len(args.zones)),
+            initial_node_count=math.ceil(spec.desired_nodes / len(zones)),
             autoscaling=gcp.container.NodePoolAutoscalingArgs(
                 total_min_node_count=spec.min_nodes,
                 total_max_node_count=spec.max_nodes,

@@ -191,6 +191,9 @@ class KubernetesLayer(pulumi.ComponentResource):
             self._service_account(prefix, ns_name, account)
         self._rbac(prefix, ns_name)
         self._network_policies(prefix, ns_name)
+        lifetime = spec.reaper_lifetime_seconds(a.settings)
+        if lifetime is not None:
+            self._reaper(prefix, ns_name, lifetime)
         return ns
 
     def _service_account(self, prefix: str, namespace: pulumi.Input[str], account: str) -> None:
@@ -231,6 +234,107 @@ class KubernetesLayer(pulumi.ComponentResource):
                 k8s.rbac.v1.SubjectArgs(api_group="rbac.authorization.k8s.io", kind=s.kind, name=s.name)
                 for s in a.data_scientists
             ],
+            opts=self._child,
+        )
+
+    def _reaper(self, prefix: str, namespace: pulumi.Input[str], lifetime_seconds: int) -> None:
+        """A CronJob on the system nodes that deletes DaskClusters older than the team's maximum lifetime, with a
+        service account that may list and delete DaskClusters in this namespace and nothing else."""
+        a, name = self._args, spec.REAPER_NAME
+        account = k8s.core.v1.ServiceAccount(
+            f"{prefix}-{name}",
+            metadata=self._meta(name, namespace),
+            opts=self._child,
+        )
+        role = k8s.rbac.v1.Role(
+            f"{prefix}-{name}-role",
+            metadata=self._meta(name, namespace),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
+                for r in spec.reaper_rules()
+            ],
+            opts=self._child,
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{prefix}-{name}-binding",
+            metadata=self._meta(name, namespace),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
+            ),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account.metadata.name, namespace=namespace)],
+            opts=self._child,
+        )
+        script = k8s.core.v1.ConfigMap(
+            f"{prefix}-{name}-script",
+            metadata=self._meta(name, namespace),
+            data={"reaper.py": spec.REAPER_SCRIPT.read_text(encoding="utf-8")},
+            opts=self._child,
+        )
+        pod_security, container_security = spec.reaper_pod_security()
+        pod = k8s.core.v1.PodSpecArgs(
+            service_account_name=account.metadata.name,
+            restart_policy="Never",
+            # On the always-on system nodes: the reaper must never be what scales a worker group up from zero.
+            node_selector=dict(a.system_node_selector),
+            tolerations=[
+                k8s.core.v1.TolerationArgs(key=t.key, operator=t.operator, value=t.value, effect=t.effect)
+                for t in a.system_tolerations
+            ],
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                run_as_non_root=pod_security["runAsNonRoot"],
+                run_as_user=pod_security["runAsUser"],
+                run_as_group=pod_security["runAsGroup"],
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type=pod_security["seccompProfile"]["type"]),
+            ),
+            containers=[
+                k8s.core.v1.ContainerArgs(
+                    name=name,
+                    image=a.image,
+                    command=[spec.REAPER_PYTHON, f"{spec.REAPER_MOUNT}/reaper.py"],
+                    env=[k8s.core.v1.EnvVarArgs(name="MAX_LIFETIME_SECONDS", value=str(lifetime_seconds))],
+                    resources=k8s.core.v1.ResourceRequirementsArgs(
+                        requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "200m", "memory": "128Mi"}
+                    ),
+                    security_context=k8s.core.v1.SecurityContextArgs(
+                        allow_privilege_escalation=container_security["allowPrivilegeEscalation"],
+                        privileged=container_security["privileged"],
+                        read_only_root_filesystem=container_security["readOnlyRootFilesystem"],
+                        capabilities=k8s.core.v1.CapabilitiesArgs(drop=container_security["capabilities"]["drop"]),
+                    ),
+                    volume_mounts=[
+                        k8s.core.v1.VolumeMountArgs(name="script", mount_path=spec.REAPER_MOUNT, read_only=True)
+                    ],
+                )
+            ],
+            volumes=[
+                k8s.core.v1.VolumeArgs(
+                    name="script", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=script.metadata.name)
+                )
+            ],
+        )
+        k8s.batch.v1.CronJob(
+            f"{prefix}-{name}",
+            metadata=self._meta(name, namespace),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=spec.REAPER_SCHEDULE,
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=300,
+                successful_jobs_history_limit=1,
+                failed_jobs_history_limit=3,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=1,
+                        active_deadline_seconds=240,
+                        ttl_seconds_after_finished=3600,
+                        template=k8s.core.v1.PodTemplateSpecArgs(
+                            metadata=k8s.meta.v1.ObjectMetaArgs(
+                                labels={**self._labels, "app.kubernetes.io/name": name}
+                            ),
+                            spec=pod,
+                        ),
+                    )
+                ),
+            ),
             opts=self._child,
         )
 

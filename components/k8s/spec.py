@@ -254,6 +254,36 @@ def data_scientist_rules() -> list[dict[str, list[str]]]:
     ]
 
 
+# --- the Dask cluster reaper (maximum lifetime) ------------------------------------------------------------------
+
+REAPER_NAME = "dask-reaper"
+REAPER_SCRIPT = Path(__file__).with_name("reaper.py")
+REAPER_MOUNT = "/opt/teamstack-reaper"
+# The default image's Python (micromamba's prefix); the script needs nothing but the standard library.
+REAPER_PYTHON = "/opt/conda/bin/python"
+# Every 15 minutes: a cluster lives at most its limit plus 15 minutes (plus the operator's teardown).
+REAPER_SCHEDULE = "*/15 * * * *"
+# Any non-root uid: the script reads only its mounted file and the service-account token.
+REAPER_UID = 65532
+
+
+def reaper_rules() -> list[dict[str, list[str]]]:
+    """The reaper's whole grant in its namespace: list DaskClusters and delete them."""
+    return [{"apiGroups": ["kubernetes.dask.org"], "resources": ["daskclusters"], "verbs": ["list", "delete"]}]
+
+
+def reaper_lifetime_seconds(settings: KubernetesConfig) -> int | None:
+    """The maximum DaskCluster lifetime the reaper enforces, or None when the team set none (0)."""
+    hours = settings.max_cluster_lifetime_hours
+    return hours * 3600 if hours else None
+
+
+def reaper_pod_security() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Pod and container security contexts: Pod Security `restricted`, read-only root, a fixed non-root uid."""
+    pod = {**_RESTRICTED_POD, "runAsUser": REAPER_UID, "runAsGroup": REAPER_UID}
+    return pod, dict(_RESTRICTED_CONTAINER)
+
+
 # --- NetworkPolicy ----------------------------------------------------------------------------------------------
 
 

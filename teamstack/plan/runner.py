@@ -179,14 +179,20 @@ def plan_mocks(team: TeamConfig) -> PlanMocks:
 def plan_stack(root: Path, stack: str) -> Plan:
     """Plan one stack of the project at `root`. Raises ConfigError (bad config) or PlanError."""
     project = load_project(root)
-    values = stack_config(project, stack)
+    return plan_config(root, stack, stack_config(project, stack), project.name)
+
+
+def plan_config(root: Path, stack: str, values: dict[str, str], project_name: str | None = None) -> Plan:
+    """Plan the project at `root` with an explicit engine config map (a stack file's, or one derived from it,
+    e.g. without a key to price what that key costs). Raises ConfigError or PlanError."""
+    project_name = project_name or load_project(root).name
     team = load_team(values, stack)  # fail before anything runs, with the same one line the program gives
 
     mocks = plan_mocks(team)
     monitor = RecordingMonitor(mocks, root)
     pulumi.runtime.set_all_config(values, [])
     set_root_resource(None)  # type: ignore[arg-type]  # a fresh root for this run
-    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project_name, stack=stack, preview=False, monitor=monitor)
     set_root_resource(None)  # type: ignore[arg-type]  # set_mocks made and finished a root stack; the run below makes the real one
 
     main = root / "__main__.py"
@@ -216,4 +222,4 @@ def plan_stack(root: Path, stack: str) -> Plan:
     return plan
 
 
-__all__ = ["PLAN_FORMAT_VERSION", "ConfigError", "Plan", "PlanError", "PlannedResource", "plan_stack"]
+__all__ = ["PLAN_FORMAT_VERSION", "ConfigError", "Plan", "PlanError", "PlannedResource", "plan_config", "plan_stack"]

@@ -17,9 +17,11 @@ from teamstack.config import ConfigError
 
 TEAMS_DIR = "teams"
 
-# EC2 types a team may run without asking: current x86_64/Graviton general purpose and memory families up
-# to 8xlarge and the NVIDIA T4/A10G/L4 types. Every one is priced in teamstack/data/prices.yaml.
+# EC2 types a team may run without asking: the burstable system-node types, current x86_64/Graviton general
+# purpose and memory families up to 8xlarge and the NVIDIA T4/A10G/L4 types. Every one is priced in
+# teamstack/data/prices.yaml.
 DEFAULT_INSTANCE_TYPES: tuple[str, ...] = (
+    *(f"{family}.{s}" for family in ("t3a", "t3") for s in ("small", "medium", "large")),
     *(f"m7i.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge")),
     *(f"m6i.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge")),
     *(f"m6a.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge")),
@@ -35,6 +37,7 @@ DEFAULT_INSTANCE_TYPES: tuple[str, ...] = (
 )
 # GCE machine types: E2/N2 general purpose and high-memory, N1 (for attached T4s), G2 (L4) and one A100.
 DEFAULT_MACHINE_TYPES: tuple[str, ...] = (
+    "e2-medium",
     *(f"e2-standard-{n}" for n in (2, 4, 8, 16)),
     *(f"n2-standard-{n}" for n in (2, 4, 8, 16, 32)),
     *(f"n2-highmem-{n}" for n in (4, 8, 16)),

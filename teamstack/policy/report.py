@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -11,6 +12,9 @@ from teamstack.policy.config import load_policy_config
 from teamstack.policy.engine import evaluate
 from teamstack.policy.model import Resource, Violation
 from teamstack.policy.rules import ALL_RULES
+
+if TYPE_CHECKING:
+    from teamstack.plan.overrides import SettingCost
 
 # Distinct from 1 (unexpected failure) and 2 (bad input): the plan is readable but breaks a mandatory rule.
 EXIT_POLICY_VIOLATION = 3
@@ -63,3 +67,31 @@ def print_cost(console: Console, stack: str, resources: list[Resource], region: 
         markup=False,
     )
     return estimate
+
+
+def _signed(value: float) -> str:
+    return f"{'+' if value >= 0 else '-'}${abs(value):,.0f}"
+
+
+def print_setting_costs(console: Console, costs: list[SettingCost]) -> None:
+    """What the stack's overrides of the platform defaults cost, and what each option left off would add."""
+    overrides = [c for c in costs if c.set_in_file]
+    options = [c for c in costs if not c.set_in_file]
+    width = max((len(f"{c.key}: {c.value}") for c in costs), default=10)
+    if overrides:
+        console.print("  the stack file's overrides of the platform defaults, each against its default:", markup=False)
+        for c in overrides:
+            label = f"{c.key}: {c.value}"
+            console.print(
+                f"    {label:<{width}}  idle {_signed(c.idle):>7}  full scale {_signed(c.full):>7}", markup=False
+            )
+    else:
+        console.print("  the stack file keeps the platform's cost defaults", markup=False)
+    if options:
+        console.print("  options left at the default, each if turned on:", markup=False)
+        for c in options:
+            label = f"{c.key}: {c.value}"
+            console.print(
+                f"    {label:<{width}}  idle {_signed(c.idle):>7}  full scale {_signed(c.full):>7}  ({c.note})",
+                markup=False,
+            )
