@@ -572,7 +572,8 @@ CASES = [
         GKE_POOL,
         {
             "machine type": {"nodeConfig.machineType": "a3-highgpu-8g"},
-            "GKE default e2-medium": {"nodeConfig.machineType": DELETE},
+            # e2-medium (GKE's default when machineType is left out) is allowed: it is the default system pool.
+            "shared-core e2-small": {"nodeConfig.machineType": "e2-small"},
             "accelerator": {"nodeConfig.guestAccelerators.0.type": "nvidia-h100-80gb"},
         },
         {"nodeConfig.machineType": UNKNOWN_STRING, "nodeConfig.guestAccelerators": UNKNOWN_ARRAY},
