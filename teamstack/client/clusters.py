@@ -15,9 +15,11 @@ the team's data-scientist role requires). EC2 VMs get the stack's dask-vm instan
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from teamstack.client.errors import ClusterError
@@ -154,15 +156,121 @@ def kube_cluster_spec(
     return spec
 
 
-def kube_cluster(manifest: TeamManifest, *, adapt: tuple[int, int] | None = None, **options: Any) -> Any:
-    """Start a KubeCluster in the team namespace (needs a kubeconfig for the team's cluster)."""
-    from dask_kubernetes.operator import KubeCluster
+def kube_cluster(
+    manifest: TeamManifest,
+    *,
+    adapt: tuple[int, int] | None = None,
+    resource_timeout: int | None = None,
+    **options: Any,
+) -> Any:
+    """Start a KubeCluster in the team namespace.
+
+    Kubernetes access comes from the manifest and your cloud identity (`client/k8s_auth.py`); your kubeconfig
+    is used instead when its current context is the team's cluster. Any failure is one `ClusterError` line,
+    and a cluster that did not start is deleted again."""
+    from teamstack.client import k8s_auth
 
     spec = kube_cluster_spec(manifest, **options)
-    cluster = KubeCluster(custom_cluster_spec=spec, namespace=spec["metadata"]["namespace"], shutdown_on_close=True)
+    source = None if k8s_auth.user_kubeconfig_serves(manifest) else k8s_auth.token_source(manifest)
+    if source is not None:
+        source.token()  # no credentials: one line now, before a loop thread or a request exists
+    cluster_class = team_kube_cluster_class()
+    name = spec["metadata"]["name"]
+    try:
+        cluster = cluster_class(
+            _teamstack=_KubeStart(manifest, source, bool(options.get("gpu", False))),
+            custom_cluster_spec=spec,
+            namespace=spec["metadata"]["namespace"],
+            shutdown_on_close=True,
+            resource_timeout=resource_timeout,
+        )
+    except ClusterError:
+        raise
+    except Exception as error:
+        from teamstack.client.k8s_errors import describe_failure
+
+        raise ClusterError(describe_failure(error, manifest, name, gpu=bool(options.get("gpu")))) from None
     if adapt is not None:
         cluster.adapt(minimum=adapt[0], maximum=adapt[1])
     return cluster
+
+
+@dataclass(frozen=True)
+class _KubeStart:
+    manifest: TeamManifest
+    source: Any  # k8s_auth.TokenSource, or None when the user's kubeconfig serves the team's cluster
+    gpu: bool
+
+
+@functools.cache
+def team_kube_cluster_class() -> type:
+    """KubeCluster with in-process Kubernetes auth and a start that, when it fails, says why in one line and
+    deletes what it created (built lazily: imports dask-kubernetes)."""
+    import kr8s
+    from dask_kubernetes.operator import KubeCluster
+    from dask_kubernetes.operator._objects import DaskCluster
+    from distributed.core import Status
+
+    from teamstack.client import k8s_auth
+    from teamstack.client.k8s_errors import describe_failure
+
+    class TeamKubeCluster(KubeCluster):
+        def __init__(self, *, _teamstack: _KubeStart, **kwargs: Any) -> None:
+            self._teamstack = _teamstack
+            self._teamstack_api: Any = None
+            try:
+                super().__init__(**kwargs)
+            except BaseException:
+                # The start failed: stop the loop thread the parent started, and keep atexit from reaping us.
+                KubeCluster._instances.discard(self)
+                runner = getattr(self, "_loop_runner", None)
+                if runner is not None:
+                    with contextlib.suppress(Exception):
+                        runner.stop()
+                raise
+
+        async def _api(self) -> Any:
+            if self._teamstack_api is None:
+                if self._teamstack.source is None:
+                    self._teamstack_api = await kr8s.asyncio.api()
+                else:
+                    self._teamstack_api = await k8s_auth.team_api(self._teamstack.manifest, self._teamstack.source)
+            return self._teamstack_api
+
+        async def _start(self) -> None:
+            try:
+                await self._api()  # registered first in this loop: dask-kubernetes' kr8s calls get it
+                await super()._start()
+            except BaseException as error:
+                events = await self._events()
+                left = await self._delete_leftovers()
+                self.status = Status.closed
+                message = describe_failure(error, self._teamstack.manifest, self.name, events, self._teamstack.gpu)
+                raise ClusterError(message + left) from None
+
+        async def _events(self) -> list[dict[str, Any]]:
+            try:
+                api = await self._api()
+                async with api.call_api("GET", version="v1", url="events", namespace=self.namespace) as response:
+                    return list(response.json().get("items", []))
+            except Exception:
+                return []  # events only refine the message; without them the error itself is reported
+
+        async def _delete_leftovers(self) -> str:
+            try:
+                await self._api()
+                cluster = await DaskCluster.get(self.name, namespace=self.namespace)
+                await cluster.delete()
+            except kr8s.NotFoundError:
+                return ""
+            except Exception as error:
+                return (
+                    f" (and DaskCluster {self.name} in namespace {self.namespace} could not be deleted: "
+                    f"{type(error).__name__}; delete it with `kubectl delete daskcluster {self.name}`)"
+                )
+            return ""
+
+    return TeamKubeCluster
 
 
 # --- VMs ----------------------------------------------------------------------------------------------------
