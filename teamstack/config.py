@@ -32,6 +32,8 @@ from pydantic.alias_generators import to_camel
 
 from teamstack import gcp_machines, instances, quantity
 from teamstack.layout import MAX_VPC_PREFIX, MAX_ZONES, MIN_VPC_PREFIX
+from teamstack.validation import RuleError, shorten
+from teamstack.validation import team as cloud_rules
 
 PROJECT = "teamstack"
 
@@ -98,8 +100,8 @@ class ConfigError(Exception):
     """A stack config value the platform refuses. `str()` is the one line a user sees."""
 
     def __init__(self, file: str, key: str, reason: str) -> None:
-        # One line even when a quoted value or key holds a line break.
-        line = f"{file}: {key}: {reason}".replace("\r", "\\r").replace("\n", "\\n")
+        # One line even when a quoted value or key holds a line break; a huge value is shown by its ends.
+        line = f"{file}: {shorten(key, 200)}: {shorten(reason, 600)}".replace("\r", "\\r").replace("\n", "\\n")
         super().__init__(line)
         self.file, self.key, self.reason = file, key, reason
 
@@ -908,6 +910,10 @@ def stack_file(stack: str) -> str:
 def load_team(values: Mapping[str, str], stack: str) -> TeamConfig:
     """Parse and check a stack's config (the engine's flat string map). Raises ConfigError."""
     file = stack_file(stack)
+    try:
+        cloud_rules.check_keys(values)
+    except RuleError as issue:
+        raise ConfigError(file, issue.key, issue.reason) from None
     data = _decode(values, file)
     try:
         team = TeamConfig.model_validate(data)
@@ -917,6 +923,7 @@ def load_team(values: Mapping[str, str], stack: str) -> TeamConfig:
         raise ConfigError(file, _key_path(tuple(first["loc"]), _provider_keys(values)), _reason(first)) from None
     try:
         check_team(team)
-    except _Issue as issue:
+        cloud_rules.check(team)  # the clouds' own rules: names, CIDRs, principals, types, limits
+    except (_Issue, RuleError) as issue:
         raise ConfigError(file, issue.key, issue.reason) from None
     return team

@@ -46,6 +46,17 @@ def repository_name(team: str) -> str:
     return f"{team}/dask"
 
 
+# The platform's own buckets of a team (<team>-<purpose>-<account|project>); no catalog bucket may take these.
+BUILD_BUCKET = "envs"
+ACCESS_LOGS_BUCKET = "access-logs"
+PLATFORM_BUCKETS = (BUILD_BUCKET, ACCESS_LOGS_BUCKET)
+
+# Namespaces of the cluster and the platform; a team namespace never is one of them (nor any kube-*).
+OPERATOR_NAMESPACE = "dask-operator"
+SYSTEM_NAMESPACE = "kube-system"
+PLATFORM_NAMESPACES = ("default", SYSTEM_NAMESPACE, "kube-public", "kube-node-lease", OPERATOR_NAMESPACE,
+                       "gmp-system", "gmp-public")  # fmt: skip
+
 DASK_SCHEDULER_SERVICE_ACCOUNT = "dask-scheduler"
 DASK_WORKER_SERVICE_ACCOUNT = "dask-worker"
 
@@ -69,7 +80,7 @@ def gcp_bucket_name(team: str, purpose: str, project: str) -> str:
 
 def gcp_manifest_url(team: str, project: str) -> str:
     """The gs:// URL of a GCP team's manifest; a client finds it from the team name and the project."""
-    return f"gs://{gcp_bucket_name(team, 'envs', project)}/{GCP_MANIFEST_OBJECT}"
+    return f"gs://{gcp_bucket_name(team, BUILD_BUCKET, project)}/{GCP_MANIFEST_OBJECT}"
 
 
 _GCP_SERVICE_ACCOUNT_ID_MAX = 30

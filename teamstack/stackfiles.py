@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from teamstack.config import ConfigError
+from teamstack.validation import yamlfile
 
 
 @dataclass(frozen=True)
@@ -33,15 +32,13 @@ class Project:
 
 def _read_yaml(path: Path, shown: str) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yamlfile.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(shown, "-", "file not found") from None
     except UnicodeDecodeError:
         raise ConfigError(shown, "-", "not UTF-8 text") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "-"
-        raise ConfigError(shown, where, f"not valid YAML ({getattr(error, 'problem', error)})") from None
+    except yamlfile.YamlRefused as error:
+        raise ConfigError(shown, error.where, error.reason) from None
 
 
 def find_project(start: Path) -> Path:

@@ -117,7 +117,7 @@ class AwsTeamStack(pulumi.ComponentResource):
         key = TeamKey(f"{name}-kms", TeamKeyArgs(team.team, account, region, env.partition, tags), child)
 
         # Server access logs of every team bucket; SSE-S3 because S3 cannot deliver logs to an SSE-KMS bucket.
-        access_logs_name = naming.bucket_name(team.team, "access-logs", account)
+        access_logs_name = naming.bucket_name(team.team, naming.ACCESS_LOGS_BUCKET, account)
         access_logs = SecureBucket(
             f"{name}-access-logs",
             SecureBucketArgs(
@@ -145,7 +145,7 @@ class AwsTeamStack(pulumi.ComponentResource):
             )
             for bucket in team.catalog_buckets
         ]
-        build_bucket_name = naming.bucket_name(team.team, "envs", account)
+        build_bucket_name = naming.bucket_name(team.team, naming.BUILD_BUCKET, account)
         build_bucket = SecureBucket(
             f"{name}-envs",
             SecureBucketArgs(

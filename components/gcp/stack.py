@@ -76,7 +76,7 @@ class GcpTeamStack(pulumi.ComponentResource):
         scientists = list(team.data_scientist_members)
 
         # Usage logs of every team bucket (who read/wrote what), kept like the data they describe.
-        access_logs_name = naming.gcp_bucket_name(team.team, "access-logs", project)
+        access_logs_name = naming.gcp_bucket_name(team.team, naming.ACCESS_LOGS_BUCKET, project)
         access_logs = SecureBucket(
             f"{name}-access-logs",
             SecureBucketArgs(
@@ -116,7 +116,7 @@ class GcpTeamStack(pulumi.ComponentResource):
             bucket.grant(f"{prefix}-worker-writes", "roles/storage.objectUser", [people.dask_worker.member])
             bucket.grant(f"{prefix}-scientists-write", "roles/storage.objectUser", scientists)
 
-        build_bucket_name = naming.gcp_bucket_name(team.team, "envs", project)
+        build_bucket_name = naming.gcp_bucket_name(team.team, naming.BUILD_BUCKET, project)
         build_bucket = SecureBucket(
             f"{name}-envs",
             SecureBucketArgs(

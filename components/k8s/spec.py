@@ -27,8 +27,8 @@ SYSTEM_TAINT_KEY = "CriticalAddonsOnly"
 MANAGED_BY_LABELS = {"app.kubernetes.io/managed-by": naming.MANAGED_BY}
 PLATFORM_LABEL_PREFIX = "teamstack.io/"
 
-OPERATOR_NAMESPACE = "dask-operator"
-SYSTEM_NAMESPACE = "kube-system"
+OPERATOR_NAMESPACE = naming.OPERATOR_NAMESPACE
+SYSTEM_NAMESPACE = naming.SYSTEM_NAMESPACE
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 DATA_SCIENTIST_ROLE = "dask-user"
 

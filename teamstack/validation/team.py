@@ -1,0 +1,299 @@
+"""A parsed team config through the clouds' rules (names, CIDRs, principals, types, limits).
+
+`check(team)` runs after the model and its cross-field rules, so every value here already has the right type
+and shape; what is left is whether the target service (or the platform) accepts it. Raises RuleError with
+the key path of the first problem. `check_keys(values)` runs before the model: keys that nothing would read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from teamstack import naming, quantity
+from teamstack.validation import RuleError, catalogue, cidrs, limits, names, principals, shorten
+
+if TYPE_CHECKING:
+    from teamstack.config import NodeGroupConfig, TeamConfig
+
+PROJECT = "teamstack"
+# Namespaces a stack's config keys may use, per cloud; `pulumi:` holds the engine's own settings.
+_NAMESPACES = {"aws": (PROJECT, "aws", "pulumi"), "gcp": (PROJECT, "gcp", "pulumi")}
+# Settings of one cloud only that arrive through a shared key (README: "do not apply" on GCP).
+_AWS_ONLY_WITH_DEFAULT = {"logRetentionDays": "365"}
+# Namespaces Kubernetes, the clouds and the platform use themselves.
+PLATFORM_NAMESPACES = naming.PLATFORM_NAMESPACES
+
+
+def check_keys(values: Mapping[str, str]) -> None:
+    """Keys no part of the stack reads: a misspelt namespace, the other cloud's provider keys."""
+    cloud = values.get(f"{PROJECT}:cloud", "aws")
+    allowed = _NAMESPACES.get(cloud, _NAMESPACES["aws"])
+    for key in values:
+        namespace = key.split(":", 1)[0]
+        if namespace in allowed:
+            continue
+        other = next((c for c, spaces in _NAMESPACES.items() if namespace in spaces and c != cloud), None)
+        if other is not None:
+            raise RuleError(key, f"is a {other} setting; this stack's teamstack:cloud is {cloud}, which ignores it")
+        raise RuleError(
+            key,
+            f"unknown namespace '{shorten(namespace, 40)}': nothing reads this key; "
+            f"allowed namespaces here: {', '.join(allowed)}",
+        )
+    if cloud == "gcp":
+        for name, default in _AWS_ONLY_WITH_DEFAULT.items():
+            value = values.get(f"{PROJECT}:{name}")
+            if value is not None and value != default:
+                raise RuleError(
+                    f"{PROJECT}:{name}", "is an AWS setting (CloudWatch); a GCP stack ignores it, remove it"
+                )
+
+
+def _parse_cidr(key: str, text: str) -> ipaddress.IPv4Network:
+    try:
+        return cidrs.parse(text)
+    except ValueError as error:
+        raise RuleError(key, str(error)) from None
+
+
+def _check_cidrs(team: TeamConfig) -> None:
+    _parse_cidr("teamstack:vpcCidr", team.vpc_cidr)
+    _parse_cidr("teamstack:serviceCidr", team.service_cidr)
+    if team.pod_cidr is not None:
+        _parse_cidr("teamstack:podCidr", team.pod_cidr)
+    for i, text in enumerate(team.api_access_cidrs):
+        problem = cidrs.never_routed(_parse_cidr(f"teamstack:apiAccessCidrs[{i}]", text))
+        if problem is not None:
+            raise RuleError(f"teamstack:apiAccessCidrs[{i}]", f"{problem}; list your office/VPN egress ranges")
+    name, service = (
+        ("gkeAuthorizedNetworks", "GKE authorized networks")
+        if team.cloud == "gcp"
+        else ("eksPublicAccessCidrs", "EKS public access CIDRs")
+    )
+    most = catalogue.limit(name)
+    if len(team.api_access_cidrs) > most:
+        raise RuleError(
+            "teamstack:apiAccessCidrs", f"lists {len(team.api_access_cidrs)} ranges; {service} take at most {most}"
+        )
+
+
+def _bucket_problem(team: TeamConfig, purpose: str) -> str | None:
+    if team.cloud == "gcp":
+        full = naming.gcp_bucket_name(team.team, purpose, team.project or "")
+        problem = names.gcs_bucket_problem(full)
+    else:
+        full = naming.bucket_name(team.team, purpose, "000000000000")
+        problem = names.s3_bucket_problem(full)
+    return None if problem is None else f"the bucket would be named '{full}': {problem}"
+
+
+def _check_names(team: TeamConfig) -> None:
+    for purpose in naming.PLATFORM_BUCKETS:
+        problem = _bucket_problem(team, purpose)
+        if problem is not None:
+            raise RuleError("teamstack:team", problem)
+    for i, bucket in enumerate(team.catalog_buckets):
+        key = f"teamstack:catalogBuckets[{i}].name"
+        if bucket.name in naming.PLATFORM_BUCKETS:
+            raise RuleError(
+                key,
+                f"'{bucket.name}' is the platform's own bucket ({', '.join(naming.PLATFORM_BUCKETS)}): the data "
+                "scientists' catalog grants would cover it; pick another name",
+            )
+        problem = _bucket_problem(team, bucket.name)
+        if problem is not None:
+            raise RuleError(key, problem)
+    namespace_key = "teamstack:namespace" if team.namespace is not None else "teamstack:team"
+    problem = names.namespace_problem(team.team_namespace, PLATFORM_NAMESPACES)
+    if problem is not None:
+        raise RuleError(namespace_key, f"the team namespace {problem}")
+    for i, extra in enumerate(team.kubernetes.extra_namespaces):
+        problem = names.namespace_problem(extra, PLATFORM_NAMESPACES)
+        if problem is not None:
+            raise RuleError(f"teamstack:kubernetes.extraNamespaces[{i}]", problem)
+    for i, group in enumerate(team.node_groups):
+        for label, value in group.labels.items():
+            key = f"teamstack:nodeGroups[{i}].labels.{label}"
+            problem = names.k8s_label_key_problem(label) or names.k8s_label_value_problem(value)
+            if problem is not None:
+                raise RuleError(key, problem)
+    _check_tags(team)
+
+
+def _check_tags(team: TeamConfig) -> None:
+    platform = {"team", "cost-center", "owner", "managed-by"}
+    for name, value in team.tags.items():
+        key = f"teamstack:tags.{name}"
+        if name.lower() in platform:
+            raise RuleError(
+                key,
+                f"is the platform's tag {name.lower()} in another letter case; reserved: {', '.join(sorted(platform))}",
+            )
+        if team.cloud == "aws":
+            problem = names.aws_tag_problem(name, value)
+            if problem is not None:
+                raise RuleError(key, problem)
+    total = len(team.tags_for_resources)
+    most = catalogue.limit("gcpLabelsPerResource" if team.cloud == "gcp" else "awsTagsPerResource")
+    if total > most:
+        kind = "labels" if team.cloud == "gcp" else "tags"
+        raise RuleError(
+            "teamstack:tags",
+            f"{len(team.tags)} team {kind} + {total - len(team.tags)} of the platform = {total}; "
+            f"a resource takes at most {most}",
+        )
+
+
+def _check_principals(team: TeamConfig) -> None:
+    if team.cloud == "aws":
+        lists = {"admins": team.admins, "dataScientistPrincipals": team.data_scientist_principals}
+        for field, values in lists.items():
+            for i, arn in enumerate(values):
+                problem = principals.arn_problem(arn, team.region)
+                if problem is not None:
+                    raise RuleError(f"teamstack:{field}[{i}]", problem)
+    else:
+        lists = {"admins": team.admins, "dataScientistMembers": team.data_scientist_members}
+    for field, values in lists.items():
+        repeat = principals.first_repeat(values, case_insensitive=True)
+        if repeat is not None:
+            raise RuleError(
+                f"teamstack:{field}[{repeat}]",
+                f"'{shorten(values[repeat])}' is listed twice (IAM names ignore letter case); list each once",
+            )
+
+
+def _aws_machine(key: str, name: str, region: str) -> catalogue.Machine:
+    machine = catalogue.aws_instance(name)
+    if machine is None:
+        family = name.split(".", 1)[0]
+        sizes = catalogue.aws_sizes(family)
+        hint = f"sizes of {family}: {', '.join(sizes)}" if sizes else f"no family '{shorten(family, 20)}' exists"
+        raise RuleError(
+            key, f"'{shorten(name)}' is not an EC2 instance type (catalogue of {catalogue.aws_date()}); {hint}"
+        )
+    if catalogue.aws_offered(region, name) is False:
+        raise RuleError(
+            key, f"{name} is not offered in {region} (catalogue of {catalogue.aws_date()}); pick another type"
+        )
+    return machine
+
+
+def _gcp_machine(key: str, name: str) -> catalogue.Machine:
+    machine = catalogue.gcp_machine(name)
+    if machine is None:
+        series = name.split("-", 1)[0]
+        same = [m for m in catalogue.gcp_machine_names() if m.startswith(f"{series}-")]
+        hint = f"e.g. {', '.join(same[:6])}" if same else "e.g. n2-standard-8"
+        raise RuleError(
+            key, f"'{shorten(name)}' is not a Compute Engine machine type (catalogue of {catalogue.gcp_date()}); {hint}"
+        )
+    return machine
+
+
+def _group_machines(team: TeamConfig, i: int, group: NodeGroupConfig) -> list[catalogue.Machine]:
+    key = f"teamstack:nodeGroups[{i}]"
+    if team.cloud == "gcp":
+        return [_gcp_machine(f"{key}.machineType", group.machine_type or "")]
+    return [_aws_machine(f"{key}.instanceTypes[{j}]", t, team.region) for j, t in enumerate(group.instance_types)]
+
+
+def _check_types_and_zones(team: TeamConfig) -> dict[int, list[catalogue.Machine]]:
+    if team.cloud == "aws":
+        for j, name in enumerate(team.system_node_group.instance_types):
+            _aws_machine(f"teamstack:systemNodeGroup.instanceTypes[{j}]", name, team.region)
+        zones = catalogue.aws_region_zones(team.region)
+        if zones is not None and team.az_count > len(zones):
+            raise RuleError(
+                "teamstack:azCount",
+                f"{team.region} has {len(zones)} availability zones ({', '.join(zones)}), {team.az_count} requested",
+            )
+    else:
+        _gcp_machine("teamstack:systemNodeGroup.machineType", team.system_machine_type)
+    return {i: _group_machines(team, i, group) for i, group in enumerate(team.node_groups)}
+
+
+def _gpus_per_node(team: TeamConfig, group: NodeGroupConfig, machine: catalogue.Machine) -> int:
+    if team.cloud == "gcp" and machine.gpu_count == 0 and group.kind == "gpu":
+        return group.gpu_count or 1  # N1 with attached GPUs
+    return machine.gpu_count
+
+
+def _fits(
+    team: TeamConfig, kind: str, machines: Mapping[int, Sequence[catalogue.Machine]]
+) -> Iterable[tuple[str, int, int, int]]:
+    """Per group of the kind: its name and the smallest allocatable CPU (m), memory (MiB) and GPUs of its types."""
+    for i, group in enumerate(team.node_groups):
+        if group.kind != kind:
+            continue
+        types = machines[i]
+        yield (
+            group.name,
+            min(limits.allocatable_cpu_millis(m.vcpus) for m in types),
+            min(limits.allocatable_memory_mib(m.memory_mib, team.cloud) for m in types),
+            min(_gpus_per_node(team, group, m) for m in types),
+        )
+
+
+def _check_capacity(team: TeamConfig, machines: Mapping[int, Sequence[catalogue.Machine]]) -> None:
+    k8s = team.kubernetes
+    if k8s.idle_timeout_minutes == 0:
+        raise RuleError(
+            "teamstack:kubernetes.idleTimeoutMinutes",
+            "0 would let idle Dask clusters run (and bill) forever; set 1 to 10080 minutes",
+        )
+    for field, worker, kind in (("worker", k8s.worker, "cpu"), ("gpuWorker", k8s.gpu_worker, "gpu")):
+        pools = list(_fits(team, kind, machines))
+        if not pools:
+            continue
+        cpu = int(quantity.parse(worker.cpu) * 1000)
+        memory = int(quantity.parse(worker.memory) / Decimal(1024 * 1024))
+        if kind == "gpu" and not any(gpus >= worker.gpus for *_, gpus in pools):
+            most = max(gpus for *_, gpus in pools)
+            raise RuleError(
+                f"teamstack:kubernetes.{field}.gpus",
+                f"{worker.gpus} GPUs per worker, but the largest node of the gpu groups has {most}",
+            )
+        if not any(c >= cpu for _, c, _, g in pools if g >= worker.gpus or kind == "cpu"):
+            most = max(c for _, c, _, _ in pools)
+            raise RuleError(
+                f"teamstack:kubernetes.{field}.cpu",
+                f"'{worker.cpu}' CPUs per worker, but no {kind} group has a node with that much allocatable "
+                f"(the most: {most}m); use a smaller worker or a larger type",
+            )
+        if not any(c >= cpu and m >= memory for _, c, m, g in pools if g >= worker.gpus or kind == "cpu"):
+            most = max(m for _, _, m, _ in pools)
+            raise RuleError(
+                f"teamstack:kubernetes.{field}.memory",
+                f"'{worker.memory}' per worker, but no {kind} group has a node with that much allocatable memory "
+                f"beside {worker.cpu} CPUs (the most: {most}Mi); use a smaller worker or a larger type",
+            )
+    if team.cloud == "gcp":
+        if len(team.budget.alert_emails) > (most := catalogue.limit("gcpBudgetNotificationChannels")):
+            raise RuleError(
+                "teamstack:budget.alertEmails",
+                f"lists {len(team.budget.alert_emails)} addresses; a Cloud Billing budget notifies at most {most} "
+                "channels (one per address): use a group address",
+            )
+        if team.pod_cidr is not None:
+            pod_range = ipaddress.IPv4Network(team.pod_cidr)
+            nodes = limits.pod_range_nodes(pod_range, catalogue.limit("gkePodRangePrefixPerNode"))
+            full = sum(g.max_size for g in team.node_groups) + team.system_node_group.max_size
+            if full > nodes:
+                raise RuleError(
+                    "teamstack:podCidr",
+                    f"{pod_range} gives {nodes} nodes a /{catalogue.limit('gkePodRangePrefixPerNode')} each "
+                    f"({catalogue.limit('gkeMaxPodsPerNode')} pods), but the pools scale to {full} nodes; "
+                    "use a larger range",
+                )
+
+
+def check(team: TeamConfig) -> None:
+    _check_cidrs(team)
+    _check_names(team)
+    _check_principals(team)
+    machines = _check_types_and_zones(team)
+    _check_capacity(team, machines)
