@@ -75,10 +75,24 @@ def gcp_environment(team: TeamConfig) -> GcpEnvironment:
     return GcpEnvironment(project=team.project, project_number=str(project.number), zones=team.gcp_zones)
 
 
+def check_project(stack: str, team: TeamConfig) -> None:
+    """The checks across the project's stack files (the same team, buckets, ranges or namespaces claimed twice),
+    as `teamstack validate` makes them; the engine runs the program from the project folder."""
+    from teamstack.stackfiles import find_project, load_project
+    from teamstack.validation.project import check_siblings
+
+    try:
+        project = load_project(find_project(Path.cwd()))
+    except ConfigError:
+        return  # not run from a project folder (a bare test harness): nothing to compare with
+    check_siblings(project, stack, team)
+
+
 def run() -> None:
     stack = pulumi.get_stack()
     try:
         team = load_team(engine_config(), stack)
+        check_project(stack, team)
         if team.cloud == "gcp":
             gcp_env = gcp_environment(team)
         else:

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from teamstack.config import ConfigError, load_team
-from teamstack.stackfiles import find_project, load_project, stack_config
+from teamstack.config import ConfigError, TeamConfig
+from teamstack.stackfiles import Project, find_project, load_project
 
 app = typer.Typer(
     name="teamstack",
@@ -161,6 +161,29 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _validated(root: Path, project: Project, names: list[str], with_policy: bool) -> dict[str, TeamConfig]:
+    """The one validation pass before anything is planned or written: every named stack (its stack file, the
+    checks across the project's stack files, and its policy values file when `with_policy`). Prints one line
+    per bad stack, all of them, then exits 2; returns the stacks' team configs when all pass."""
+    from teamstack.policy.config import load_team_policy
+    from teamstack.validation.project import validate_stacks
+
+    checked = validate_stacks(project, names)
+    errors = dict(checked.errors)
+    if with_policy:
+        for name, team in checked.teams.items():
+            try:
+                load_team_policy(root / "policies", name, team.team)
+            except ConfigError as error:
+                errors[name] = error
+    for name in names:
+        if name in errors:
+            err.print(f"error: {errors[name]}", markup=False)
+    if errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return dict(checked.teams)
+
+
 @app.command()
 def plan(
     stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
@@ -186,7 +209,12 @@ def plan(
     mandatory_violations = 0
     try:
         root = _project_root(project_dir)
+        project = load_project(root)
         names = _stacks(root, stack, all_stacks)
+    except (ConfigError, BadInput) as error:
+        raise _fail(str(error), EXIT_BAD_INPUT) from None
+    teams = _validated(root, project, names, with_policy=policy)
+    try:
         for name in names:
             result = plan_stack(root, name)
             if quiet:
@@ -202,7 +230,7 @@ def plan(
                 # The same resource view a saved JSON plan gives `teamstack policy check` (secrets redacted).
                 _, resources = resources_from_json(result.to_json(), f"plan of {name}")
                 if policy:
-                    found = report.check_policy(out, name, resources, root / "policies")
+                    found = report.check_policy(out, name, resources, root / "policies", teams[name].team)
                     mandatory_violations += sum(v.mandatory for v in found)
                 if show_cost:
                     region = result.outputs.get("region")
@@ -222,15 +250,17 @@ def validate(
     all_stacks: Annotated[bool, typer.Option("--all", help="Validate every stack file.")] = False,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Check stack config files against the team config model, without planning."""
+    """Check stack files (and their policy values files) against the model and the clouds' rules, without
+    planning: every named stack, one line per bad one, then exit 2."""
     try:
         root = _project_root(project_dir)
         project = load_project(root)
-        for name in _stacks(root, stack, all_stacks):
-            team = load_team(stack_config(project, name), name)
-            out.print(f"{name}: ok (team {team.team}, {team.cloud} {team.region}, {len(team.node_groups)} node groups)")
+        names = _stacks(root, stack, all_stacks)
     except (ConfigError, BadInput) as error:
         raise _fail(str(error), EXIT_BAD_INPUT) from None
+    teams = _validated(root, project, names, with_policy=(root / "policies").is_dir())
+    for name, team in teams.items():
+        out.print(f"{name}: ok (team {team.team}, {team.cloud} {team.region}, {len(team.node_groups)} node groups)")
 
 
 from teamstack.client import cli as client_cli  # noqa: E402  (sub-apps; they import nothing heavy)

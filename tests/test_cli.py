@@ -257,17 +257,21 @@ def test_bad_stack_file_value_names_the_file_and_key(
     assert result.stdout == ""
 
 
-def test_a_check_the_program_makes_is_reported_the_same_way(
-    make_project: Callable[[dict[str, dict[str, Any]]], Path],
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_check_the_program_makes_is_made_by_validate_too(
+    make_project: Callable[[dict[str, dict[str, Any]]], Path], command: str
 ) -> None:
-    """Zones are a region fact only the program sees (validate passes); `plan` still gives one line and exit 2."""
+    """Zones are a region fact: the shipped catalogue knows them, so `validate` refuses what `plan` refuses."""
 
     def three_zones_in_us_west_1(config: dict[str, Any]) -> None:
         config["aws:region"], config["teamstack:azCount"] = "us-west-1", 3
 
     project = make_project({"bad": analytics_with(three_zones_in_us_west_1)})
-    line = one_error_line(teamstack("plan", "bad", "-C", project, cwd=project))
-    assert line == "error: stacks/Pulumi.bad.yaml: teamstack:azCount: us-west-1 has 2 zones available, 3 requested"
+    line = one_error_line(teamstack(command, "bad", "-C", project, cwd=project))
+    assert line == (
+        "error: stacks/Pulumi.bad.yaml: teamstack:azCount: us-west-1 has 2 availability zones "
+        "(us-west-1a, us-west-1b), 3 requested"
+    )
 
 
 def test_bad_stack_fails_before_anything_is_registered(

@@ -53,7 +53,8 @@ def check(
         folder = policies_dir if policies_dir is not None else default_policies_dir(project_dir)
         if not folder.is_dir():
             raise PlanFileError(f"{folder}: no policy pack folder here (pass --policies)")
-        violations = check_policy(out, stack, resources, folder)
+        team = outputs.get("team")
+        violations = check_policy(out, stack, resources, folder, team if isinstance(team, str) else None)
         if show_cost:
             region = outputs.get("region")
             print_cost(out, stack, resources, region if isinstance(region, str) else None)

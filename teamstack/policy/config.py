@@ -6,14 +6,15 @@ reviewer reads exactly what the team may use (see policies/README.md). A key lef
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from teamstack.config import ConfigError
+from teamstack.validation import shorten, yamlfile
 
 TEAMS_DIR = "teams"
 
@@ -51,7 +52,10 @@ DEFAULT_ACCELERATORS: tuple[str, ...] = ("nvidia-tesla-t4", "nvidia-l4", "nvidia
 class PolicyConfig(BaseModel):
     """One team's policy values (camelCase keys, as in the YAML file)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, populate_by_name=True)
+    # Strict: a reviewer reads exactly the value that applies (`maxGpus: yes` is not 1, "40" is not 40).
+    model_config = ConfigDict(
+        alias_generator=to_camel, extra="forbid", frozen=True, populate_by_name=True, strict=True
+    )
 
     team: str | None = Field(default=None, description="The team (default: the stack name).")
     max_nodes: Annotated[int, Field(ge=0, description="Cap on nodes of all groups at their maximum.")] = 50
@@ -87,6 +91,8 @@ def parse_policy_config(data: Any, file: str) -> PolicyConfig:
         return DEFAULTS
     if not isinstance(data, dict):
         raise ConfigError(file, "(top level)", "must be a mapping of policy keys, e.g. maxNodes: 40")
+    # Lists in YAML, tuples in the (frozen) model: the only conversion allowed.
+    data = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
     try:
         return PolicyConfig.model_validate(data)
     except ValidationError as error:
@@ -95,7 +101,10 @@ def parse_policy_config(data: Any, file: str) -> PolicyConfig:
         if first["type"] == "extra_forbidden":
             allowed = ", ".join(sorted(str(f.alias) for f in PolicyConfig.model_fields.values()))
             raise ConfigError(file, key, f"is not a policy key; allowed: {allowed}") from None
-        raise ConfigError(file, key, first["msg"]) from None
+        given = first.get("input")
+        shown = f" (got {shorten(json.dumps(given, default=str))})" if not isinstance(given, dict) else ""
+        message = str(first["msg"]).replace("valid tuple", "valid list")
+        raise ConfigError(file, key, f"{message}{shown}") from None
 
 
 def load_policy_config(policies_dir: Path, stack: str) -> PolicyConfig:
@@ -104,8 +113,22 @@ def load_policy_config(policies_dir: Path, stack: str) -> PolicyConfig:
     if not path.is_file():
         return DEFAULTS
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigError(str(path), "(file)", f"is not valid UTF-8 YAML: {reason}") from None
+        data = yamlfile.load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "(file)", "is not UTF-8 text") from None
+    except yamlfile.YamlRefused as error:
+        raise ConfigError(str(path), error.where, error.reason) from None
     return parse_policy_config(data, str(path))
+
+
+def load_team_policy(policies_dir: Path, stack: str, team: str | None) -> PolicyConfig:
+    """The stack's policy values, refused when the file names a team other than the stack's own."""
+    config = load_policy_config(policies_dir, stack)
+    if team is not None and config.team is not None and config.team != team:
+        raise ConfigError(
+            str(team_config_path(policies_dir, stack)),
+            "team",
+            f"'{shorten(config.team, 40)}', but stack {stack} is team '{team}': this file holds the policy values "
+            f"of stack {stack}; set team: {team} (or leave it out)",
+        )
+    return config

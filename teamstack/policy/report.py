@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from teamstack import cost
-from teamstack.policy.config import load_policy_config
+from teamstack.policy.config import load_team_policy
 from teamstack.policy.engine import evaluate
 from teamstack.policy.model import Resource, Violation
 from teamstack.policy.rules import ALL_RULES
@@ -36,9 +36,12 @@ def print_violations(console: Console, stack: str, violations: list[Violation], 
         console.print(f"{stack}: policy: no violations ({checked})", markup=False)
 
 
-def check_policy(console: Console, stack: str, resources: list[Resource], policies_dir: Path) -> list[Violation]:
-    """Evaluate the pack with the team's values from `policies_dir` and print the result."""
-    violations = evaluate(resources, load_policy_config(policies_dir, stack), stack)
+def check_policy(
+    console: Console, stack: str, resources: list[Resource], policies_dir: Path, team: str | None = None
+) -> list[Violation]:
+    """Evaluate the pack with the team's values from `policies_dir` and print the result. `team`: the plan's
+    team, which the policy file must not contradict (ConfigError)."""
+    violations = evaluate(resources, load_team_policy(policies_dir, stack, team), stack)
     print_violations(console, stack, violations, len(resources))
     return violations
 
