@@ -37,7 +37,9 @@ def check_keys(values: Mapping[str, str]) -> None:
             continue
         other = next((c for c, spaces in _NAMESPACES.items() if namespace in spaces and c != cloud), None)
         if other is not None:
-            raise RuleError(key, f"is a setting of {other} stacks; this stack's teamstack:cloud is {cloud}, which ignores it")
+            raise RuleError(
+                key, f"is a setting of {other} stacks; this stack's teamstack:cloud is {cloud}, which ignores it"
+            )
         raise RuleError(
             key,
             f"unknown namespace '{shorten(namespace, 40)}': nothing reads this key; "
