@@ -30,8 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Piped output (CI logs, `| less`) keeps whole lines rather than 80 cropped columns.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, emoji=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
 
@@ -161,10 +161,12 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _validated(root: Path, project: Project, names: list[str], with_policy: bool) -> dict[str, TeamConfig]:
+def _validated(
+    root: Path, project: Project, names: list[str], with_policy: bool
+) -> tuple[dict[str, TeamConfig], dict[str, ConfigError]]:
     """The one validation pass before anything is planned or written: every named stack (its stack file, the
-    checks across the project's stack files, and its policy values file when `with_policy`). Prints one line
-    per bad stack, all of them, then exits 2; returns the stacks' team configs when all pass."""
+    checks across the project's stack files, and its policy values file when `with_policy`), not only up to
+    the first bad one. Returns the good stacks' team configs and one error per bad stack."""
     from teamstack.policy.config import load_team_policy
     from teamstack.validation.project import validate_stacks
 
@@ -176,12 +178,16 @@ def _validated(root: Path, project: Project, names: list[str], with_policy: bool
                 load_team_policy(root / "policies", name, team.team)
             except ConfigError as error:
                 errors[name] = error
-    for name in names:
-        if name in errors:
-            err.print(f"error: {errors[name]}", markup=False)
+    teams = {name: team for name, team in checked.teams.items() if name not in errors}
+    return teams, {name: errors[name] for name in names if name in errors}
+
+
+def _refuse(errors: dict[str, ConfigError]) -> None:
+    """One line per bad stack, then exit 2; nothing when all are good."""
+    for error in errors.values():
+        err.print(f"error: {error}", markup=False)
     if errors:
         raise typer.Exit(EXIT_BAD_INPUT)
-    return dict(checked.teams)
 
 
 @app.command()
@@ -213,7 +219,8 @@ def plan(
         names = _stacks(root, stack, all_stacks)
     except (ConfigError, BadInput) as error:
         raise _fail(str(error), EXIT_BAD_INPUT) from None
-    teams = _validated(root, project, names, with_policy=policy)
+    teams, errors = _validated(root, project, names, with_policy=policy)
+    _refuse(errors)
     try:
         for name in names:
             result = plan_stack(root, name)
@@ -258,9 +265,10 @@ def validate(
         names = _stacks(root, stack, all_stacks)
     except (ConfigError, BadInput) as error:
         raise _fail(str(error), EXIT_BAD_INPUT) from None
-    teams = _validated(root, project, names, with_policy=(root / "policies").is_dir())
+    teams, errors = _validated(root, project, names, with_policy=(root / "policies").is_dir())
     for name, team in teams.items():
         out.print(f"{name}: ok (team {team.team}, {team.cloud} {team.region}, {len(team.node_groups)} node groups)")
+    _refuse(errors)
 
 
 from teamstack.client import cli as client_cli  # noqa: E402  (sub-apps; they import nothing heavy)
