@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from teamstack.validation import catalogue
+
 Arch = Literal["x86_64", "arm64"]
 
 _MACHINE_TYPE = re.compile(
@@ -59,16 +61,12 @@ ATTACHABLE_ON_N1: Mapping[str, Mapping[int, int]] = {
     "nvidia-tesla-p100": {1: 16, 2: 32, 4: 64},
 }
 
-# Accelerator-optimized machine types: the GPUs each one comes with.
+# Accelerator-optimized machine types: the GPUs each one comes with (from the machine-type catalogue).
 BUILT_IN_GPUS: Mapping[str, tuple[str, int]] = {
-    **{f"g2-standard-{cpus}": ("nvidia-l4", gpus) for cpus, gpus in
-       ((4, 1), (8, 1), (12, 1), (16, 1), (24, 2), (32, 1), (48, 4), (96, 8))},
-    **{f"a2-highgpu-{n}g": ("nvidia-tesla-a100", n) for n in (1, 2, 4, 8)},
-    "a2-megagpu-16g": ("nvidia-tesla-a100", 16),
-    **{f"a2-ultragpu-{n}g": ("nvidia-a100-80gb", n) for n in (1, 2, 4, 8)},
-    **{f"a3-highgpu-{n}g": ("nvidia-h100-80gb", n) for n in (1, 2, 4, 8)},
-    "a3-megagpu-8g": ("nvidia-h100-mega-80gb", 8),
-}  # fmt: skip
+    name: (machine.gpu_model, machine.gpu_count)
+    for name in catalogue.gcp_machine_names()
+    if (machine := catalogue.gcp_machine(name)) is not None and machine.gpu_model is not None
+}
 
 # Series whose machines carry accelerators: never valid in a CPU pool, where they would burn GPU money.
 ACCELERATOR_SERIES = frozenset({"g2", "g4", "a2", "a3", "a4", "ct5", "ct6"})
@@ -80,22 +78,8 @@ CPU_SERIES = frozenset(
      "z3", *ARM_SERIES}
 )  # fmt: skip
 
-# Zones of GCP regions with GKE (on 2026-11-01), in the order a stack takes them when it lists none.
-REGION_ZONES: Mapping[str, tuple[str, ...]] = {
-    region: tuple(f"{region}-{letter}" for letter in letters)
-    for region, letters in {
-        "us-central1": "abcf", "us-east1": "bcd", "us-east4": "abc", "us-east5": "abc", "us-south1": "abc",
-        "us-west1": "abc", "us-west2": "abc", "us-west3": "abc", "us-west4": "abc",
-        "northamerica-northeast1": "abc", "northamerica-northeast2": "abc", "southamerica-east1": "abc",
-        "europe-west1": "bcd", "europe-west2": "abc", "europe-west3": "abc", "europe-west4": "abc",
-        "europe-west6": "abc", "europe-west8": "abc", "europe-west9": "abc", "europe-west10": "abc",
-        "europe-west12": "abc", "europe-north1": "abc", "europe-central2": "abc", "europe-southwest1": "abc",
-        "asia-east1": "abc", "asia-east2": "abc", "asia-northeast1": "abc", "asia-northeast2": "abc",
-        "asia-northeast3": "abc", "asia-south1": "abc", "asia-south2": "abc", "asia-southeast1": "abc",
-        "asia-southeast2": "abc", "australia-southeast1": "abc", "australia-southeast2": "abc",
-        "me-west1": "abc", "me-central1": "abc", "africa-south1": "abc",
-    }.items()
-}  # fmt: skip
+# Zones of GCP regions with GKE, in the order a stack takes them when it lists none (from the catalogue).
+REGION_ZONES: Mapping[str, tuple[str, ...]] = catalogue.gcp_region_zones()
 
 
 class MachineTypeError(ValueError):
