@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from teamstack.config import ConfigError, TeamConfig
-from teamstack.stackfiles import Project, find_project, load_project
+from teamstack.stackfiles import Project, find_project, load_project, stack_config
 
 app = typer.Typer(
     name="teamstack",
