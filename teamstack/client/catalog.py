@@ -120,12 +120,21 @@ class Catalog:
             raise CatalogError(f"catalog index {store.url}/{INDEX_KEY} is unreadable: {first}") from None
         return index, version
 
+    def _load_settled(self, store: ObjectStore, team: str) -> _Index:
+        """The index for reading only: a read that keeps losing races to writers is tried again."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return self._load(store, team)[0]
+            except WriteConflict:
+                time.sleep(random.uniform(0, 0.1))
+        raise CatalogError(f"catalog index {store.url}/{INDEX_KEY} kept changing while being read; try again")
+
     def list(self) -> list[Dataset]:
         """Own datasets by name, then each shared team's as `<team>/<name>` (read-only)."""
-        own = self._load(self.store, self.team)[0].datasets
+        own = self._load_settled(self.store, self.team).datasets
         datasets = [entry.model_copy(update={"team": self.team}) for _, entry in sorted(own.items())]
         for team, store in sorted(self.shared.items()):
-            theirs = self._load(store, team)[0].datasets
+            theirs = self._load_settled(store, team).datasets
             datasets += [
                 entry.model_copy(update={"name": f"{team}/{name}", "team": team, "read_only": True})
                 for name, entry in sorted(theirs.items())
@@ -152,9 +161,10 @@ class Catalog:
 
         `change(index, attempt)` is redone on the index as it is after each lost race."""
         for attempt in range(MAX_ATTEMPTS):
-            index, version = self._load(self.store, self.team, name)
-            result = change(index, attempt)
             try:
+                # A read can lose a race too (the generation it saw was replaced before its download).
+                index, version = self._load(self.store, self.team, name)
+                result = change(index, attempt)
                 self.store.write(INDEX_KEY, index.to_bytes(), expected=version, content_type="application/json")
                 return result
             except StorageError as error:
@@ -192,7 +202,7 @@ class Catalog:
 
         def change(index: _Index, attempt: int) -> Dataset:
             existing = index.datasets.get(name)
-            if attempt == 0:
+            if not seen:
                 seen.append(existing)
             elif existing != seen[0]:
                 # Lost a race: someone else wrote this very entry between our read and our write.

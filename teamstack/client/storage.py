@@ -162,8 +162,13 @@ class GcsStore:
 
         try:
             for _ in range(5):
-                blob = self.client.bucket(self.bucket).get_blob(key)
-                if blob is None:
+                blob = self.client.bucket(self.bucket).blob(key)
+                try:
+                    blob.reload()
+                except NotFound as error:
+                    # GCS says which is missing: "The specified bucket does not exist." / "No such object: ..."
+                    if "bucket" in str(error).lower():
+                        raise gcs_storage_error(error, f"{self.url}/{key}") from None
                     return None
                 try:
                     # Read exactly the generation whose number is returned: a write in between is not mixed in.
