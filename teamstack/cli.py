@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from teamstack.config import ConfigError, TeamConfig
+from teamstack.plan.diff_cli import BaseRevisionError, PlanCommand, review_against_base
 from teamstack.stackfiles import Project, find_project, load_project, stack_config
 
 app = typer.Typer(
@@ -190,7 +191,7 @@ def _refuse(errors: dict[str, ConfigError]) -> None:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@app.command()
+@app.command(cls=PlanCommand)
 def plan(
     stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Plan every stack file.")] = False,
@@ -204,15 +205,23 @@ def plan(
     show_cost: Annotated[
         bool, typer.Option("--cost", help="Estimate the monthly cost, idle and at full scale.")
     ] = False,
+    diff_base: Annotated[
+        str | None, typer.Option("--diff-base", help="Also plan this Git revision; show the diff, exit 3 if blocked.")
+    ] = None,
+    diff_markdown: Annotated[Path | None, typer.Option(help="With --diff-base: write the Markdown here.")] = None,
+    diff_json: Annotated[Path | None, typer.Option(help="With --diff-base: write the diff as JSON here.")] = None,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Run the Pulumi program offline under mocks and show the stack's resource graph and outputs."""
+    """Run the Pulumi program offline under mocks and show the stack's resource graph and outputs.
+
+    `teamstack plan diff OLD.json NEW.json` compares two saved plans (see `teamstack plan diff --help`)."""
     from teamstack.plan.overrides import setting_costs
     from teamstack.plan.runner import PlanError, plan_stack  # imports Pulumi: only when planning
     from teamstack.policy import report
     from teamstack.policy.engine import resources_from_json
 
     mandatory_violations = 0
+    blocked = False
     try:
         root = _project_root(project_dir)
         project = load_project(root)
@@ -245,9 +254,13 @@ def plan(
                     estimate = report.print_cost(out, name, resources, region)
                     values = stack_config(load_project(root), name)
                     report.print_setting_costs(out, setting_costs(root, name, values, estimate, region))
-    except (ConfigError, PlanError, BadInput) as error:
+            if diff_base is not None:
+                md = diff_markdown / f"{name}.md" if all_stacks and diff_markdown else diff_markdown
+                js = diff_json / f"{name}.json" if all_stacks and diff_json else diff_json
+                blocked |= review_against_base(root, name, result.to_json(), diff_base, md, js) != 0
+    except (ConfigError, PlanError, BadInput, BaseRevisionError) as error:
         raise _fail(str(error), EXIT_BAD_INPUT) from None
-    if mandatory_violations:
+    if mandatory_violations or blocked:
         raise typer.Exit(report.EXIT_POLICY_VIOLATION)
 
 
