@@ -138,9 +138,10 @@ class CostDelta:
         rows = []
         for urn in sorted(set(old) | set(new)):
             a, b = old.get(urn), new.get(urn)
+            either = b or a
             row = (
                 urn,
-                (b or a).what if (b or a) else "",
+                either.what if either is not None else "",
                 a.idle if a else 0.0,
                 b.idle if b else 0.0,
                 a.full if a else 0.0,
@@ -165,8 +166,12 @@ class CostDelta:
                 "full": {"before": self.before.full, "after": self.after.full, "delta": self.full},
             },
             "items": [
-                {"urn": u, "what": w, "idle": {"before": round(a, 2), "after": round(b, 2)},
-                 "full": {"before": round(c, 2), "after": round(d, 2)}}
+                {
+                    "urn": u,
+                    "what": w,
+                    "idle": {"before": round(a, 2), "after": round(b, 2)},
+                    "full": {"before": round(c, 2), "after": round(d, 2)},
+                }
                 for u, w, a, b, c, d in self.items()
             ],
             "unpriced": [{"urn": u, "reason": r} for u, r in self.after.unpriced],
@@ -310,7 +315,9 @@ def compare(old: Any, new: Any, path: str = "", secret: bool = False) -> Iterabl
             return
         for index in range(max(len(old), len(new))):
             yield from compare(
-                old[index] if index < len(old) else ABSENT, new[index] if index < len(new) else ABSENT, f"{path}[{index}]"
+                old[index] if index < len(old) else ABSENT,
+                new[index] if index < len(new) else ABSENT,
+                f"{path}[{index}]",
             )
         return
     old_doc, new_doc = _json_document(old), _json_document(new)
@@ -367,7 +374,9 @@ def _resource_change(urn: str, old: Mapping[str, Any] | None, new: Mapping[str, 
     for key in sorted(set(old_inputs) | set(new_inputs)):
         a, b = old_inputs.get(key, ABSENT), new_inputs.get(key, ABSENT)
         for change in compare(a, b, key, secret=key in hidden or _secret_key(key)):
-            entry_hit = forcenew.replacing(type_token, change.path, change.old, change.new, removed=change.new is ABSENT)
+            entry_hit = forcenew.replacing(
+                type_token, change.path, change.old, change.new, removed=change.new is ABSENT
+            )
             changes.append(FieldChange(change.path, change.old, change.new, change.secret, entry_hit))
     new_options = _options(new)
     for option in ("protect", "retainOnDelete"):
@@ -433,28 +442,27 @@ def diff_plans(
         action = change.blocking_action()
         if action is not None:
             # An allowance names the resource or a component above it (a catalog bucket and its protections).
-            allowance = None
+            found: Allowance | None = None
             for urn in _lineage(change.urn, parents):
-                allowance = granted.get((urn, action))
-                if allowance is not None:
+                found = granted.get((urn, action))
+                if found is not None:
                     used.add((urn, action))
                     break
-            result.blockers.append(Blocker(change, action, allowance))
+            result.blockers.append(Blocker(change, action, found))
     for key, allowance in sorted(granted.items()):
         if key not in used:
             result.notes.append(f"allowance for {allowance.action} of {allowance.urn} is not used by this change")
     unknown = sorted({c.type for c in result.resources if not c.replacement_known})
     if unknown:
         result.notes.append(
-            "whether these updates replace is not known (types not in teamstack/plan/forcenew.py): " + ", ".join(unknown)
+            "whether these updates replace is not known (types not in teamstack/plan/forcenew.py): "
+            + ", ".join(unknown)
         )
 
     if with_cost:
         _, old_resources = resources_from_json(old, "base plan")
         _, new_resources = resources_from_json(new, "head plan")
-        result.cost = CostDelta(
-            cost.estimate(old_resources, _region(old)), cost.estimate(new_resources, _region(new))
-        )
+        result.cost = CostDelta(cost.estimate(old_resources, _region(old)), cost.estimate(new_resources, _region(new)))
     if old_violations is not None and new_violations is not None:
         result.policy = policy_delta(old_violations, new_violations)
     return result
@@ -483,7 +491,7 @@ def _value(value: Any, secret: bool = False) -> str:
 
 def _usd(value: float, signed: bool = False) -> str:
     if signed:
-        return ("+" if value >= 0 else "−") + f"${abs(value):,.0f}"
+        return ("+" if value >= 0 else "-") + f"${abs(value):,.0f}"
     return f"${value:,.0f}"
 
 
@@ -507,13 +515,15 @@ def to_markdown(diff: PlanDiff) -> str:
         lines.append("**Reviewers must not miss**")
         lines.append("")
         for b in diff.blockers:
+            allowed_by = f"`policies/allowances/{diff.stack}.yaml`"
             status = (
-                f"allowed by `policies/allowances/{diff.stack}.yaml` until {b.allowance.expires}: {_md(b.allowance.reason)}"
+                f"allowed by {allowed_by} until {b.allowance.expires}: {_md(b.allowance.reason)}"
                 if b.allowance
                 else "**blocked**: no reviewed allowance (exit 3)"
             )
             verb = {"delete": "deletes", "replace": "replaces", "unprotect": "removes the protection of"}[b.action]
-            lines.append(f"- ⛔ {verb} `{b.change.name}` ({b.change.type}): loses {_md(b.change.stateful or 'a protected resource')}; {status}")
+            loses = _md(b.change.stateful or "a protected resource")
+            lines.append(f"- ⛔ {verb} `{b.change.name}` ({b.change.type}): loses {loses}; {status}")
             lines.append(f"  <sub>`{b.change.urn}`</sub>")
         lines.append("")
     if diff.cost is not None:
@@ -526,9 +536,9 @@ def to_markdown(diff: PlanDiff) -> str:
         rows = c.items()
         if rows:
             lines += ["", "| resource | idle | full scale | what |", "|---|---:|---:|---|"]
-            for urn, what, a, b, f0, f1 in rows:
+            for urn, what, idle0, idle1, full0, full1 in rows:
                 lines.append(
-                    f"| `{_short(urn)}` | {_usd(a)} → {_usd(b)} | {_usd(f0)} → {_usd(f1)} | {_md(what)} |"
+                    f"| `{_short(urn)}` | {_usd(idle0)} → {_usd(idle1)} | {_usd(full0)} → {_usd(full1)} | {_md(what)} |"
                 )
         for urn, reason in c.after.unpriced:
             lines.append(f"- not priced: `{_short(urn)}`: {_md(reason)}")
@@ -576,11 +586,16 @@ def to_markdown(diff: PlanDiff) -> str:
     for note in diff.notes:
         lines.append(f"> note: {_md(note)}")
     verdict = (
-        "❌ **blocked** (exit 3): " + "; ".join(
-            part for part in (
+        "❌ **blocked** (exit 3): "
+        + "; ".join(
+            part
+            for part in (
                 f"{len(diff.unallowed)} deletion/replacement without an allowance" if diff.unallowed else "",
-                f"{diff.policy.new_mandatory} new mandatory violation(s)" if diff.policy and diff.policy.new_mandatory else "",
-            ) if part
+                f"{diff.policy.new_mandatory} new mandatory violation(s)"
+                if diff.policy and diff.policy.new_mandatory
+                else "",
+            )
+            if part
         )
         if diff.exit_code
         else "✅ nothing blocks this change"

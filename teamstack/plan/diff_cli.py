@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperCommand
@@ -100,12 +99,16 @@ def diff_command(
     new_plan: Annotated[Path, typer.Argument(help="The changed plan of the same stack.")],
     policies_dir: Annotated[
         Path | None,
-        typer.Option("--policies", help="Policy pack folder for the new plan and allowances (default: <project>/policies)."),
+        typer.Option(
+            "--policies", help="Policy pack folder for the new plan and allowances (default: <project>/policies)."
+        ),
     ] = None,
     base_policies: Annotated[
         Path | None, typer.Option("--base-policies", help="Policy pack folder for the old plan (default: --policies).")
     ] = None,
-    markdown_path: Annotated[Path | None, typer.Option("--markdown", help="Write the Markdown (a PR comment) here.")] = None,
+    markdown_path: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the Markdown (a PR comment) here.")
+    ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the diff as JSON here.")] = None,
     project_dir: Annotated[
         Path | None, typer.Option("--project-dir", "-C", help="The Pulumi project (default: nearest Pulumi.yaml).")
@@ -165,9 +168,7 @@ def review_against_base(
 class PlanCommand(TyperCommand):
     """`teamstack plan` that also answers `teamstack plan diff ...` (a stack cannot be called `diff`)."""
 
-    def make_context(
-        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
-    ) -> click.Context:
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         if args and args[0] == "diff":
             command = typer.main.get_command(app)
             return command.make_context(f"{info_name or 'plan'} diff", list(args[1:]), parent=parent, **extra)
