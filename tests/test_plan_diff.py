@@ -21,7 +21,6 @@ from teamstack.plan import diff as plandiff
 from teamstack.plan import forcenew
 from teamstack.plan.allowances import Allowance, load_allowances
 from teamstack.plan.diff_cli import build_diff
-from teamstack.plan.runner import plan_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2026, 11, 29)
@@ -245,12 +244,14 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 
 def test_max_size_8_to_12_shows_exactly_that_change_and_its_cost(tmp_path: Path) -> None:
-    # Both plans from the same copy: in-process, the components (and the image-pipeline asset paths they
-    # resolve) are this checkout's, so a plan of ROOT would differ from one of the copy in those paths.
+    # Planned in child processes, as `--diff-base` does: an in-process plan of a copy would leave the copy's
+    # components imported for later in-process plans of this checkout.
     root = _project_copy(tmp_path / "p")
-    ml_vision_base = plan_stack(root, "ml-vision").to_json()
+    assert _run(["plan", "ml-vision", "--quiet", "--json", "base.json"], root).returncode == 0
     _edit(root / "stacks/Pulumi.ml-vision.yaml", "      maxSize: 8\n", "      maxSize: 12\n")
-    head = plan_stack(root, "ml-vision").to_json()
+    assert _run(["plan", "ml-vision", "--quiet", "--json", "head.json"], root).returncode == 0
+    ml_vision_base = json.loads((root / "base.json").read_text())
+    head = json.loads((root / "head.json").read_text())
     result = build_diff(
         ml_vision_base, head, base="main", head="pr", old_policies=ROOT / "policies", new_policies=root / "policies"
     )
