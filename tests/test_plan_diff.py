@@ -359,3 +359,11 @@ def test_plan_diff_of_bad_files_is_one_line_exit_2(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text("{}")
     done = _run(["plan", "diff", str(tmp_path / "a.json"), str(tmp_path / "missing.json")], ROOT)
     assert done.returncode == 2 and done.stderr.count("error:") == 1 and "a.json" in done.stderr
+
+
+def test_an_allowance_file_with_a_duplicate_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "allowances").mkdir()
+    (tmp_path / "allowances" / "s.yaml").write_text("allow: []\nallow: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_allowances(tmp_path, "s")
+    assert caught.value.key == "line 2"

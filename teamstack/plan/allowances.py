@@ -18,10 +18,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from teamstack.config import ConfigError
+from teamstack.validation import yamlfile
 
 ALLOWANCES_DIR = "allowances"
 Action = Literal["delete", "replace", "unprotect"]
@@ -63,9 +63,11 @@ def load_allowances(policies_dir: Path, stack: str) -> list[Allowance]:
         return []
     shown = _shown(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ConfigError(shown, "(file)", f"not valid YAML ({str(error).splitlines()[0]})") from None
+        document = yamlfile.load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(shown, "(file)", "is not UTF-8 text") from None
+    except yamlfile.YamlRefused as error:  # duplicate keys, alias bombs, oversized files: refused with the line
+        raise ConfigError(shown, error.where, error.reason) from None
     try:
         return list(AllowanceFile.model_validate(document or {}).allow)
     except ValidationError as error:
