@@ -199,6 +199,19 @@ CORPUS = [
         "47 team tags + 4 of the platform = 51; a resource takes at most 50",
         set_(("teamstack:tags",), {f"k{i}": "v" for i in range(47)}),
     ),
+    Case(
+        "owner-not-a-tag-value",
+        "teamstack:owner",
+        "becomes the owner tag of every resource: AWS tags (IAM's rule",
+        set_(("teamstack:owner",), "o'brien@example.com"),
+    ),
+    Case(
+        "gcp-labels-over-64",
+        "teamstack:tags",
+        "62 team labels + 3 of the platform = 65; a resource takes at most 64",
+        set_(("teamstack:tags",), {f"k{i}": "v" for i in range(62)}),
+        base=GCP,
+    ),
     # --- CIDR text passed through raw ---------------------------------------------------------------------
     Case(
         "vpc-netmask-notation",

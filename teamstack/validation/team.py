@@ -138,7 +138,12 @@ def _check_tags(team: TeamConfig) -> None:
             problem = names.aws_tag_problem(name, value)
             if problem is not None:
                 raise RuleError(key, problem)
-    total = len(team.tags_for_resources)
+    if team.cloud == "aws":
+        for field, key, value in (("costCenter", "cost-center", team.cost_center), ("owner", "owner", team.owner)):
+            problem = names.aws_tag_problem(key, value)
+            if problem is not None:
+                raise RuleError(f"teamstack:{field}", f"becomes the {key} tag of every resource: {problem}")
+    total = len(team.labels_for_resources if team.cloud == "gcp" else team.tags_for_resources)
     most = catalogue.limit("gcpLabelsPerResource" if team.cloud == "gcp" else "awsTagsPerResource")
     if total > most:
         kind = "labels" if team.cloud == "gcp" else "tags"
