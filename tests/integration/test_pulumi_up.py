@@ -68,6 +68,8 @@ def itest_stack_document(stack: str, region: str, admin_arn: str) -> dict[str, A
     config = document["config"]
     config["aws:region"] = region
     config["teamstack:team"] = stack
+    # Its own range: the program refuses a VPC that overlaps another stack file's (analytics' among them).
+    config["teamstack:vpcCidr"] = "10.250.0.0/18"
     config["teamstack:azCount"] = 2
     config["teamstack:natMode"] = "none"
     config["teamstack:admins"] = [admin_arn]

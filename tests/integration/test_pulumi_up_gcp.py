@@ -107,6 +107,8 @@ def itest_stack_document(
     config["gcp:project"] = project
     config["gcp:region"] = region
     config["teamstack:team"] = stack
+    # Its own ranges: the program refuses ranges that overlap another stack file's (ml-geo's among them).
+    config["teamstack:vpcCidr"], config["teamstack:podCidr"] = "10.251.0.0/20", "10.252.0.0/14"
     # The region's first two zones; one zonal control plane instead of ml-geo's regional one.
     config.pop("teamstack:zones", None)
     config["teamstack:azCount"] = 2
