@@ -224,3 +224,28 @@ def test_an_oversized_file_is_refused_before_parsing() -> None:
     with pytest.raises(yamlfile.YamlRefused) as raised:
         yamlfile.load("a: " + "x" * (yamlfile.MAX_BYTES + 1))
     assert raised.value.where == "-" and "at most 1048576 bytes" in raised.value.reason
+
+
+# --- policy values: every entry against the real rule --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "fragment"),
+    [
+        ({"allowedInstanceTypes": ["m7i.large", "m7i.5xlarge"]}, "allowedInstanceTypes.1", "not an EC2 instance type"),
+        ({"allowedMachineTypes": ["n2-standard-6"]}, "allowedMachineTypes.0", "not a Compute Engine machine type"),
+        ({"allowedAccelerators": ["nvidia-l40"]}, "allowedAccelerators.0", "not a GKE NVIDIA accelerator"),
+        ({"catalogBuckets": ["Raw"]}, "catalogBuckets.0", "not a DNS label"),
+        ({"namespaces": ["team.a"]}, "namespaces.0", "not a DNS label"),
+        ({"trustedPrincipals": ["arn:aws:iam::111122223333:role/sso/"]}, "trustedPrincipals.0", "names no role"),
+        ({"maxGpus": True}, "maxGpus", "valid integer (got true)"),
+        ({"monthlyCostCapUsd": "8000"}, "monthlyCostCapUsd", 'valid number (got "8000")'),
+    ],
+)
+def test_policy_values_are_checked_entry_by_entry(data: dict[str, object], key: str, fragment: str) -> None:
+    from teamstack.config import ConfigError
+    from teamstack.policy.config import parse_policy_config
+
+    with pytest.raises(ConfigError) as raised:
+        parse_policy_config(data, "policies/teams/x.yaml")
+    assert raised.value.key == key and fragment in raised.value.reason, str(raised.value)

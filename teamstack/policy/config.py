@@ -10,11 +10,12 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from teamstack import gcp_machines
 from teamstack.config import ConfigError
-from teamstack.validation import shorten, yamlfile
+from teamstack.validation import catalogue, names, principals, shorten, yamlfile
 
 TEAMS_DIR = "teams"
 
@@ -49,29 +50,71 @@ DEFAULT_MACHINE_TYPES: tuple[str, ...] = (
 DEFAULT_ACCELERATORS: tuple[str, ...] = ("nvidia-tesla-t4", "nvidia-l4", "nvidia-tesla-a100")
 
 
+def _instance_type(name: str) -> str:
+    if catalogue.aws_instance(name) is None:
+        raise ValueError(f"'{shorten(name)}' is not an EC2 instance type (catalogue of {catalogue.aws_date()})")
+    return name
+
+
+def _machine_type(name: str) -> str:
+    if catalogue.gcp_machine(name) is None:
+        raise ValueError(
+            f"'{shorten(name)}' is not a Compute Engine machine type (catalogue of {catalogue.gcp_date()})"
+        )
+    return name
+
+
+def _accelerator(name: str) -> str:
+    if name not in gcp_machines.ACCELERATORS:
+        raise ValueError(
+            f"'{shorten(name)}' is not a GKE NVIDIA accelerator; known: {', '.join(gcp_machines.ACCELERATORS)}"
+        )
+    return name
+
+
+def _dns_label(name: str) -> str:
+    if names.dns_subdomain_problem(name) is not None or "." in name:
+        raise ValueError(f"'{shorten(name)}' is not a DNS label (1-63 lowercase letters, digits and '-')")
+    return name
+
+
+def _principal(arn: str) -> str:
+    problem = principals.arn_problem(arn, None)  # the stack's region decides the partition, not this file
+    if problem is not None:
+        raise ValueError(problem)
+    return arn
+
+
+# Each entry checked against the real rule: an entry that can never match (a misspelt type) would silently
+# allow nothing, or, in a deny-list sense, let a reviewer believe something is covered that is not.
+InstanceTypes = tuple[Annotated[str, AfterValidator(_instance_type)], ...]
+MachineTypes = tuple[Annotated[str, AfterValidator(_machine_type)], ...]
+Accelerators = tuple[Annotated[str, AfterValidator(_accelerator)], ...]
+Labels = tuple[Annotated[str, AfterValidator(_dns_label)], ...]
+Principals = tuple[Annotated[str, AfterValidator(_principal)], ...]
+
+
 class PolicyConfig(BaseModel):
     """One team's policy values (camelCase keys, as in the YAML file)."""
 
     # Strict: a reviewer reads exactly the value that applies (`maxGpus: yes` is not 1, "40" is not 40).
-    model_config = ConfigDict(
-        alias_generator=to_camel, extra="forbid", frozen=True, populate_by_name=True, strict=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     team: str | None = Field(default=None, description="The team (default: the stack name).")
     max_nodes: Annotated[int, Field(ge=0, description="Cap on nodes of all groups at their maximum.")] = 50
     max_gpus: Annotated[int, Field(ge=0, description="Cap on GPUs of all groups at their maximum.")] = 8
-    allowed_instance_types: tuple[str, ...] = DEFAULT_INSTANCE_TYPES
-    allowed_machine_types: tuple[str, ...] = DEFAULT_MACHINE_TYPES
-    allowed_accelerators: tuple[str, ...] = DEFAULT_ACCELERATORS
+    allowed_instance_types: InstanceTypes = DEFAULT_INSTANCE_TYPES
+    allowed_machine_types: MachineTypes = DEFAULT_MACHINE_TYPES
+    allowed_accelerators: Accelerators = DEFAULT_ACCELERATORS
     required_tags: tuple[str, ...] = ("team", "cost-center")
     monthly_cost_cap_usd: Annotated[float, Field(gt=0, description="Cap on the full-scale monthly estimate.")] = 20000.0
-    catalog_buckets: tuple[str, ...] = Field(
+    catalog_buckets: Labels = Field(
         default=(), description="Catalog bucket purposes that must exist (e.g. raw, features)."
     )
-    namespaces: tuple[str, ...] = Field(
+    namespaces: Labels = Field(
         default=(), description="Team namespaces that need a ResourceQuota and a LimitRange (default: the team)."
     )
-    trusted_principals: tuple[str, ...] = Field(
+    trusted_principals: Principals = Field(
         default=(), description="IAM principal ARNs a role's trust policy may name besides AWS services."
     )
 
@@ -102,8 +145,12 @@ def parse_policy_config(data: Any, file: str) -> PolicyConfig:
             allowed = ", ".join(sorted(str(f.alias) for f in PolicyConfig.model_fields.values()))
             raise ConfigError(file, key, f"is not a policy key; allowed: {allowed}") from None
         given = first.get("input")
-        shown = f" (got {shorten(json.dumps(given, default=str))})" if not isinstance(given, dict) else ""
-        message = str(first["msg"]).replace("valid tuple", "valid list")
+        shown = (
+            f" (got {shorten(json.dumps(given, default=str))})"
+            if first["type"] != "value_error" and not isinstance(given, dict)
+            else ""
+        )
+        message = str(first["msg"]).replace("valid tuple", "valid list").removeprefix("Value error, ")
         raise ConfigError(file, key, f"{message}{shown}") from None
 
 

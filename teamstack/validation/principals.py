@@ -26,11 +26,12 @@ def partition_of_region(region: str) -> str:
     return "aws"
 
 
-def arn_problem(arn: str, region: str) -> str | None:
+def arn_problem(arn: str, region: str | None) -> str | None:
+    """Why `arn` names no IAM role or user of `region`'s partition (any partition when `region` is None)."""
     match = _ARN.match(arn)
     if match is None:
         return f"'{shorten(arn)}' is not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)"
-    partition = partition_of_region(region)
+    partition = match["partition"] if region is None else partition_of_region(region)
     if match["partition"] != partition:
         return (
             f"'{shorten(arn)}' is in partition {match['partition']}; a stack in {region} trusts only {partition} ARNs"
