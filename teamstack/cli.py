@@ -12,16 +12,21 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from teamstack.config import ConfigError, TeamConfig
 from teamstack.plan.diff_cli import BaseRevisionError, PlanCommand, review_against_base
-from teamstack.stackfiles import Project, find_project, load_project, stack_config
+
+if TYPE_CHECKING:
+    from teamstack.config import ConfigError, TeamConfig
+    from teamstack.stackfiles import Project
+
+# The config model and stack files are imported by the commands that use them: `teamstack --help` and the
+# data scientist's commands start without them (bench/bench_cli.py measures the start-up).
 
 app = typer.Typer(
     name="teamstack",
@@ -29,6 +34,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: Typer's Rich help formatter alone costs ~0.25 s of imports
 )
 # Piped output (CI logs, `| less`) keeps whole lines rather than 80 cropped columns.
 out = Console(highlight=False, emoji=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
@@ -47,6 +53,8 @@ class BadInput(Exception):
 
 
 def _project_root(project_dir: Path | None) -> Path:
+    from teamstack.stackfiles import find_project
+
     return find_project((project_dir or Path.cwd()).resolve())
 
 
@@ -54,6 +62,8 @@ def _stacks(root: Path, stack: str | None, all_stacks: bool) -> list[str]:
     if all_stacks == (stack is not None):
         raise BadInput("name one stack, or pass --all (not both)")
     if all_stacks:
+        from teamstack.stackfiles import load_project
+
         names = load_project(root).stacks()
         if not names:
             raise BadInput(f"no stack files in {load_project(root).stack_dir}")
@@ -168,6 +178,7 @@ def _validated(
     """The one validation pass before anything is planned or written: every named stack (its stack file, the
     checks across the project's stack files, and its policy values file when `with_policy`), not only up to
     the first bad one. Returns the good stacks' team configs and one error per bad stack."""
+    from teamstack.config import ConfigError
     from teamstack.policy.config import load_team_policy
     from teamstack.validation.project import validate_stacks
 
@@ -215,10 +226,12 @@ def plan(
     """Run the Pulumi program offline under mocks and show the stack's resource graph and outputs.
 
     `teamstack plan diff OLD.json NEW.json` compares two saved plans (see `teamstack plan diff --help`)."""
+    from teamstack.config import ConfigError
     from teamstack.plan.overrides import setting_costs
     from teamstack.plan.runner import PlanError, plan_stack  # imports Pulumi: only when planning
     from teamstack.policy import report
     from teamstack.policy.engine import resources_from_json
+    from teamstack.stackfiles import load_project, stack_config
 
     mandatory_violations = 0
     blocked = False
@@ -272,6 +285,9 @@ def validate(
 ) -> None:
     """Check stack files (and their policy values files) against the model and the clouds' rules, without
     planning: every named stack, one line per bad one, then exit 2."""
+    from teamstack.config import ConfigError
+    from teamstack.stackfiles import load_project
+
     try:
         root = _project_root(project_dir)
         project = load_project(root)

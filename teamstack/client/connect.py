@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from teamstack.client import clusters
-from teamstack.client.catalog import Catalog
-from teamstack.client.environments import Environments
 from teamstack.client.errors import ClusterError
-from teamstack.client.manifest_source import load_manifest
-from teamstack.client.storage import GcsStore, ObjectStore, S3Store, gcs_client
-from teamstack.manifest import TeamManifest
+
+if TYPE_CHECKING:
+    from teamstack.client.catalog import Catalog
+    from teamstack.client.environments import Environments
+    from teamstack.client.storage import ObjectStore
+    from teamstack.manifest import TeamManifest
+
+# The models and features are imported when used: `import teamstack.client` (and so the CLI's start-up) stays
+# light; bench/bench_cli.py measures it.
 
 BACKENDS = ("kubernetes", "ec2", "gcp")
 
@@ -42,6 +45,8 @@ class Team:
         return self._session.client(service)
 
     def _store(self, url: str) -> ObjectStore:
+        from teamstack.client.storage import GcsStore, S3Store, gcs_client
+
         bucket = url.split("://", 1)[1].split("/", 1)[0]
         if url.startswith("s3://"):
             return S3Store(bucket, self.aws_client("s3"))
@@ -52,6 +57,8 @@ class Team:
     @functools.cached_property
     def catalog(self) -> Catalog:
         """The team's datasets (index in its first catalog bucket) plus read-only ones shared with it."""
+        from teamstack.client.catalog import Catalog
+
         first = self.manifest.catalog[0]
         options: dict[str, Any] = (
             {"s3": {"client_kwargs": {"region_name": self.manifest.region}}}
@@ -64,6 +71,9 @@ class Team:
 
     @functools.cached_property
     def environments(self) -> Environments:
+        from teamstack.client.environments import Environments
+        from teamstack.client.storage import gcs_client
+
         return Environments(self.manifest, self.aws_client, gcs=lambda: gcs_client(self.manifest.account))
 
     def cluster(self, *, backend: str = "kubernetes", adapt: tuple[int, int] | None = None, **options: Any) -> Any:
@@ -76,6 +86,8 @@ class Team:
         gpu_type, spot, ...
         adapt=(minimum, maximum) scales workers between the two.
         """
+        from teamstack.client import clusters
+
         if adapt is not None and not (0 <= adapt[0] <= adapt[1]):
             raise ClusterError(f"adapt=(minimum, maximum) needs 0 <= minimum <= maximum, got {adapt}")
         if backend == "kubernetes":
@@ -103,6 +115,8 @@ def connect(
     `shared_catalogs` maps other teams to their catalog bucket URL (`{"analytics": "s3://analytics-raw-..."}`):
     their datasets are listed as `<team>/<name>`, read-only.
     """
+    from teamstack.client.manifest_source import load_manifest
+
     return Team(
         load_manifest(team, location=manifest, cloud=cloud, project=project, region=region),
         shared_catalogs=shared_catalogs,

@@ -343,23 +343,18 @@ class Environments:
         self, tag: str, uri: str, key: str, uploaded_at: datetime, timeout: float, poll: float, progress: bool
     ) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        from teamstack.client.progress import build_progress
 
         deadline = time.monotonic() + timeout
         since = uploaded_at - timedelta(minutes=1)  # clock skew between this machine and the build service
         state: BuildState | None = None
         pipeline = "the Cloud Build trigger" if self._gcp else "CodeBuild"
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[phase]}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            disable=not progress,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(f"building {uri}", total=None, phase="waiting for the build to start")
+        console = Console(stderr=True)
+        if progress:
+            console.print(f"building {uri}", markup=False, highlight=False, soft_wrap=True)
+        with build_progress(console, disable=not progress) as bar:
+            task = bar.add_task(uri.rsplit("/", 1)[-1], total=None, phase="waiting for the build to start")
             while True:
                 if self._image_exists(tag):
                     bar.update(task, total=1, completed=1, phase="pushed")

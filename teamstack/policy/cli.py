@@ -10,10 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from teamstack.config import ConfigError
-from teamstack.policy.engine import PlanFileError, load_plan_file
-from teamstack.policy.report import EXIT_POLICY_VIOLATION, check_policy, print_cost
-from teamstack.stackfiles import find_project
+# The engine, reports and config model are imported by the command itself: `teamstack --help` stays fast.
 
 EXIT_BAD_INPUT = 2
 
@@ -29,6 +26,8 @@ err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 
 def default_policies_dir(project_dir: Path | None) -> Path:
+    from teamstack.stackfiles import find_project
+
     return find_project((project_dir or Path.cwd()).resolve()) / "policies"
 
 
@@ -48,6 +47,10 @@ def check(
     ] = None,
 ) -> None:
     """Evaluate every rule of the pack on a saved plan; exit 3 if a mandatory rule is violated."""
+    from teamstack.config import ConfigError
+    from teamstack.policy.engine import PlanFileError, load_plan_file
+    from teamstack.policy.report import EXIT_POLICY_VIOLATION, check_policy, print_cost
+
     try:
         stack, resources, outputs = load_plan_file(plan_file)
         folder = policies_dir if policies_dir is not None else default_policies_dir(project_dir)
