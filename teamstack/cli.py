@@ -18,8 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
-
-from teamstack.plan.diff_cli import BaseRevisionError, PlanCommand, review_against_base
+from typer.core import TyperCommand
 
 if TYPE_CHECKING:
     from teamstack.config import ConfigError, TeamConfig
@@ -50,6 +49,19 @@ ProjectDir = Annotated[
 
 class BadInput(Exception):
     """A usage mistake; its message is the one line shown."""
+
+
+class _LazyPlanCommand(TyperCommand):
+    """`teamstack plan` that also answers `teamstack plan diff ...` as `teamstack.plan.diff_cli.PlanCommand`
+    does, importing the diff app only then (it loads the policy engine and config model: `--help` need not)."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        if args and args[0] == "diff":
+            from teamstack.plan.diff_cli import app as diff_app
+
+            command = typer.main.get_command(diff_app)
+            return command.make_context(f"{info_name or 'plan'} diff", list(args[1:]), parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
 
 
 def _project_root(project_dir: Path | None) -> Path:
@@ -202,7 +214,7 @@ def _refuse(errors: dict[str, ConfigError]) -> None:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@app.command(cls=PlanCommand)
+@app.command(cls=_LazyPlanCommand)
 def plan(
     stack: Annotated[str | None, typer.Argument(help="Stack name: stacks/Pulumi.<stack>.yaml.")] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Plan every stack file.")] = False,
@@ -227,6 +239,7 @@ def plan(
 
     `teamstack plan diff OLD.json NEW.json` compares two saved plans (see `teamstack plan diff --help`)."""
     from teamstack.config import ConfigError
+    from teamstack.plan.diff_cli import BaseRevisionError, review_against_base
     from teamstack.plan.overrides import setting_costs
     from teamstack.plan.runner import PlanError, plan_stack  # imports Pulumi: only when planning
     from teamstack.policy import report
