@@ -316,6 +316,7 @@ def validate(
 from teamstack.client import cli as client_cli  # noqa: E402  (sub-apps; they import nothing heavy)
 
 app.command("login")(client_cli.login)
+app.command("status")(client_cli.status)
 app.add_typer(client_cli.cluster_app, name="cluster")
 app.add_typer(client_cli.env_app, name="env")
 app.add_typer(client_cli.catalog_app, name="catalog")

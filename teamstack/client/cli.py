@@ -93,6 +93,46 @@ def login(
     )
 
 
+# --- status -------------------------------------------------------------------------------------------------
+
+
+def status(
+    team: TeamArg,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
+    manifest: ManifestOpt = None,
+    cloud: CloudOpt = None,
+    project: ProjectOpt = None,
+    region: RegionOpt = None,
+) -> None:
+    """The team's running Dask clusters and its nodes and GPUs in use against the caps."""
+    from teamstack.client.status import format_age
+
+    with _client_errors():
+        found = _team(team, manifest, cloud, project, region).status()
+    if as_json:
+        out.print(json.dumps(found.to_json(), indent=2), markup=False)
+        return
+    clusters = Table("cluster", "backend", "owner", "age", "workers", "GPUs", "idle", "~$/hour", title="Dask clusters")
+    for c in found.clusters:
+        price = f"{c.dollars_per_hour:.2f}" if c.dollars_per_hour is not None else "?"
+        clusters.add_row(
+            c.name, c.backend, c.owner, format_age(c.age_seconds), str(c.workers), str(c.gpus),
+            format_age(c.idle_seconds), price,
+        )  # fmt: skip
+    if found.clusters:
+        out.print(clusters)
+    else:
+        out.print(f"no Dask clusters running for team {found.team}", markup=False)
+    pools = Table("pool", "kind", "nodes", "GPUs in use", title="Node pools (in use / cap)")
+    for p in found.pools:
+        gpus = f"{p.gpus_in_use} / {p.gpu_cap}" if p.gpu_cap else "-"
+        pools.add_row(p.name, p.kind, f"{p.nodes} / {p.max_nodes}", gpus)
+    out.print(pools)
+    out.print(f"GPUs in use: {found.gpus_in_use} of {found.gpu_cap}", markup=False)
+    for note in found.notes:
+        err.print(f"note: {note}", markup=False)
+
+
 # --- cluster ------------------------------------------------------------------------------------------------
 
 

@@ -20,9 +20,11 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from getpass import getuser
 from typing import Any
 
 from teamstack.client.errors import ClusterError
+from teamstack.client.status import owner_label
 from teamstack.manifest import DaskDefaults, GcpIdentity, GcpNetwork, Identity, Network, TeamManifest
 
 SCHEDULER_PORT_NAME = "tcp-comm"
@@ -117,7 +119,8 @@ def kube_cluster_spec(
         idle_timeout=timeout,
     )
     spec["metadata"]["namespace"] = defaults.namespace
-    spec["metadata"]["labels"] = {"teamstack.io/team": manifest.team}
+    # Who started it: `teamstack status` shows it (the label only informs; RBAC decides who may delete it).
+    spec["metadata"]["labels"] = {"teamstack.io/team": manifest.team, "teamstack.io/owner": owner_label(getuser())}
     priority = defaults.batch_priority_class if batch else defaults.interactive_priority_class
 
     scheduler_pod = spec["spec"]["scheduler"]["spec"]
@@ -367,7 +370,7 @@ def ec2_cluster_options(
         idle_timeout if idle_timeout is not None else (manifest.dask.idle_timeout_seconds if manifest.dask else 1200)
     )
     docker_image = _vm_image(manifest, image)
-    tags = {**manifest.tags, "teamstack.io/launched-by": "teamstack-client"}
+    tags = {**manifest.tags, "teamstack.io/launched-by": "teamstack-client", "teamstack.io/owner": getuser()}
     profile = {"Arn": instance_profile} if instance_profile.startswith("arn:") else {"Name": instance_profile}
     return {
         "region": manifest.region,

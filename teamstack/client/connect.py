@@ -76,6 +76,13 @@ class Team:
 
         return Environments(self.manifest, self.aws_client, gcs=lambda: gcs_client(self.manifest.account))
 
+    def status(self) -> Any:
+        """The team's running Dask clusters (owner, age, workers, GPUs, estimated $/hour) and its pools' use
+        against their caps: Kubernetes (same in-process auth as clusters) and, on AWS, EC2 VMs by tags."""
+        from teamstack.client.status import team_status
+
+        return team_status(self.manifest, self.aws_client("ec2") if self.manifest.cloud == "aws" else None)
+
     def cluster(self, *, backend: str = "kubernetes", adapt: tuple[int, int] | None = None, **options: Any) -> Any:
         """A Dask cluster in the team stack.
 
