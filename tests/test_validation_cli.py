@@ -6,6 +6,7 @@ Real processes, as a user runs them; none of these plans anything (each is refus
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -237,3 +238,15 @@ def test_plan_all_writes_no_json_when_one_stack_is_bad(project: Callable[..., Pa
     lines = error_lines(run("plan", "--all", "--json", "plans", "-C", root, cwd=root))
     assert len(lines) == 1 and lines[0].startswith("error: stacks/Pulumi.bad.yaml: teamstak:x: ")
     assert not (root / "plans").exists()
+
+
+def test_policy_check_of_a_saved_plan_refuses_a_file_of_another_team(tmp_path: Path) -> None:
+    plan = tmp_path / "analytics.json"
+    plan.write_text(json.dumps({"stack": "analytics", "resources": [], "outputs": {"team": "analytics"}}))
+    (tmp_path / "policies" / "teams").mkdir(parents=True)
+    (tmp_path / "policies" / "teams" / "analytics.yaml").write_text("team: ml-vision\nmaxNodes: 40\n")
+    result = run("policy", "check", plan, "--policies", tmp_path / "policies", cwd=tmp_path)
+    assert error_lines(result) == [
+        f"error: {tmp_path}/policies/teams/analytics.yaml: team: 'ml-vision', but stack analytics is team "
+        "'analytics': this file holds the policy values of stack analytics; set team: analytics (or leave it out)"
+    ]
