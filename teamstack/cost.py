@@ -15,13 +15,16 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources as package_files
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from teamstack import instances
+from teamstack import instances, quantity
 from teamstack.policy.model import Resource
 from teamstack.policy.values import UNKNOWN, get, truthy
+
+if TYPE_CHECKING:
+    from teamstack.manifest import TeamManifest
 
 Cloud = Literal["aws", "gcp"]
 
@@ -425,3 +428,109 @@ def estimate(resources: list[Resource], region: str | None = None) -> Estimate:
     result.items.extend(_fixed_items(resources, table, factor))
     result.items.extend(_cloud_nat_items(resources, groups, table, factor))
     return result
+
+
+# --- what one Dask cluster costs while it runs ------------------------------------------------------------------
+
+# Share of a node's vCPUs and memory left for pods after the kubelet's reservations, eviction threshold and the
+# DaemonSets (GKE measures about 0.45 vCPU and 0.65 GiB a node; EKS reserves 255 MiB + 11 MiB a pod): an
+# estimate, so the count of workers per node errs on the low (dearer) side.
+_ALLOCATABLE_CPU = 0.9
+_ALLOCATABLE_MEMORY = 0.85
+
+
+def node_shape(table: PriceTable, cloud: Cloud, name: str) -> tuple[float, float]:
+    """(vCPUs, memory GiB) of an instance or machine type, from the price table."""
+    entry = table.data[cloud]["instances" if cloud == "aws" else "machines"].get(name)
+    if entry is None or "vcpu" not in entry:
+        raise PriceError(f"no size for {name!r} in teamstack/data/prices.yaml")
+    return float(entry["vcpu"]), float(entry["memoryGiB"])
+
+
+def workers_per_node(
+    vcpu: float, memory_gib: float, worker_cpu: float, worker_memory_gib: float, gpus: int = 0, worker_gpus: int = 0
+) -> int:
+    """How many workers of that size one node holds (at least one: a worker bigger than a node never starts,
+    which the cluster start reports, not this estimate)."""
+    fits = [int(vcpu * _ALLOCATABLE_CPU // worker_cpu), int(memory_gib * _ALLOCATABLE_MEMORY // worker_memory_gib)]
+    if worker_gpus:
+        fits.append(gpus // worker_gpus)
+    return max(1, min(fits))
+
+
+@dataclass(frozen=True)
+class ClusterRate:
+    """Estimated $/hour of a Dask cluster's worker nodes, now and at its adaptive maximum (list prices)."""
+
+    usd_per_hour: float
+    max_usd_per_hour: float
+    workers: int
+    max_workers: int
+    workers_per_node: int
+    node_type: str
+    spot: bool
+
+    def describe(self) -> str:
+        kind = "spot" if self.spot else "on-demand"
+        text = f"about ${self.usd_per_hour:,.2f}/hour for {self.workers} workers"
+        if self.max_workers != self.workers:
+            text += f", up to ${self.max_usd_per_hour:,.2f}/hour at {self.max_workers}"
+        return f"{text} ({self.workers_per_node} a node on {self.node_type}, {kind}; list prices, not a quote)"
+
+
+def _node_hourly(table: PriceTable, cloud: Cloud, node_type: str, spot: bool, gpu_type: str | None, gpus: int) -> float:
+    if cloud == "aws":
+        return table.aws_instance(node_type, spot)
+    hourly = table.gcp_machine(node_type, spot)
+    if gpu_type and not table.gcp_machine_gpus(node_type):
+        hourly += table.gcp_accelerator(gpu_type, spot) * gpus
+    return hourly
+
+
+def kube_cluster_rate(
+    manifest: TeamManifest,
+    *,
+    gpu: bool = False,
+    spot: bool | None = None,
+    n_workers: int = 0,
+    adapt: tuple[int, int] | None = None,
+    table: PriceTable | None = None,
+) -> ClusterRate:
+    """The $/hour of the worker nodes a `team.cluster()` of this shape keeps busy: the most expensive node group it
+    may land on (of its kind, and capacity if `spot` is given), its workers packed by their requests. The
+    scheduler's pod and idle node time are not counted. Raises PriceError when the team's types are not priced."""
+    table = table or price_table()
+    if manifest.dask is None:
+        raise PriceError("the manifest has no dask section")
+    kind = "gpu" if gpu else "cpu"
+    groups = [g for g in manifest.node_groups if g.kind == kind]
+    if spot is not None:
+        groups = [g for g in groups if (g.capacity == "spot") == spot]
+    if not groups:
+        raise PriceError(f"team {manifest.team} has no matching {kind} node group")
+    requests = (manifest.dask.gpu_worker_resources if gpu else manifest.dask.worker_resources).requests
+    worker_cpu = float(quantity.parse(requests.get("cpu", "1")))
+    worker_memory = float(quantity.parse(requests.get("memory", "1Gi"))) / 2**30
+    worker_gpus = int(requests.get("nvidia.com/gpu", "0"))
+    factor = table.region_factor(manifest.cloud, manifest.region)
+    best: tuple[float, int, str, bool] | None = None
+    for group in groups:
+        for node_type in group.instance_types:
+            vcpu, memory = node_shape(table, manifest.cloud, node_type)
+            gpu_type = group.labels.get("teamstack.io/gpu-type") if manifest.cloud == "gcp" else None
+            hourly = _node_hourly(
+                table, manifest.cloud, node_type, group.capacity == "spot", gpu_type, group.gpus_per_node
+            )
+            per_node = workers_per_node(vcpu, memory, worker_cpu, worker_memory, group.gpus_per_node, worker_gpus)
+            per_worker = hourly / per_node
+            if best is None or per_worker > best[0] / best[1]:
+                best = (hourly, per_node, node_type, group.capacity == "spot")
+    assert best is not None
+    hourly, per_node, node_type, is_spot = best
+    high = adapt[1] if adapt is not None else n_workers
+    low = max(n_workers, adapt[0]) if adapt is not None else n_workers
+
+    def rate(workers: int) -> float:
+        return round(-(-workers // per_node) * hourly * factor, 2)
+
+    return ClusterRate(rate(low), rate(max(low, high)), low, max(low, high), per_node, node_type, is_spot)

@@ -196,6 +196,8 @@ def cluster_start(
             cluster = connected.cluster(backend=backend, adapt=bounds, **options)
     out.print(f"scheduler: {cluster.scheduler_address}")
     out.print(f"dashboard: {cluster.dashboard_link}")
+    if getattr(cluster, "estimated_cost", None) is not None:
+        out.print(f"cost: {cluster.estimated_cost.describe()}", markup=False)
     try:
         typer.prompt("press Enter (or Ctrl-C) to shut the cluster down", default="", show_default=False)
     except (KeyboardInterrupt, typer.Abort):

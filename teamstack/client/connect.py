@@ -98,7 +98,9 @@ class Team:
         if adapt is not None and not (0 <= adapt[0] <= adapt[1]):
             raise ClusterError(f"adapt=(minimum, maximum) needs 0 <= minimum <= maximum, got {adapt}")
         if backend == "kubernetes":
-            return clusters.kube_cluster(self.manifest, adapt=adapt, **options)
+            cluster = clusters.kube_cluster(self.manifest, adapt=adapt, **options)
+            _attach_cost(cluster, self.manifest, adapt, options)
+            return cluster
         if backend == "ec2":
             if "ami" not in options:
                 options["ami"] = clusters.ubuntu_ami(self.aws_client("ssm"))
@@ -106,6 +108,25 @@ class Team:
         if backend == "gcp":
             return clusters.gcp_cluster(self.manifest, adapt=adapt, **options)
         raise ClusterError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+
+
+def _attach_cost(cluster: Any, manifest: Any, adapt: tuple[int, int] | None, options: Mapping[str, Any]) -> None:
+    """`cluster.estimated_cost`: its worker nodes' estimated $/hour (teamstack.cost.kube_cluster_rate), None
+    when the team's types are not in the price table; `cluster.estimated_usd_per_hour` its current figure."""
+    from teamstack import cost
+
+    try:
+        rate: cost.ClusterRate | None = cost.kube_cluster_rate(
+            manifest,
+            gpu=bool(options.get("gpu", False)),
+            spot=options.get("spot"),
+            n_workers=int(options.get("n_workers", 0)),
+            adapt=adapt,
+        )
+    except cost.PriceError:
+        rate = None
+    cluster.estimated_cost = rate
+    cluster.estimated_usd_per_hour = rate.usd_per_hour if rate else None
 
 
 def connect(

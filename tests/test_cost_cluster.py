@@ -1,0 +1,54 @@
+"""What one Dask cluster costs an hour (teamstack.cost.kube_cluster_rate), from a shipped stack's manifest."""
+
+from __future__ import annotations
+
+import pytest
+
+from teamstack import cost
+from teamstack.manifest import TeamManifest
+from teamstack.plan.runner import Plan
+
+TABLE = cost.price_table()
+
+
+def _manifest(plan: Plan) -> TeamManifest:
+    return TeamManifest.model_validate(plan.outputs["manifest"])
+
+
+def test_workers_are_packed_by_cpu_memory_and_gpus() -> None:
+    # 16 vCPU / 64 GiB: 14.4 allocatable vCPUs hold 3 workers of 4 CPUs; 54.4 GiB hold 3 of 15 GiB.
+    assert cost.workers_per_node(16, 64, 4, 15) == 3
+    assert cost.workers_per_node(48, 192, 3, 12, gpus=4, worker_gpus=1) == 4  # the GPUs bind first
+    assert cost.workers_per_node(4, 16, 8, 32) == 1  # never zero
+
+
+@pytest.mark.parametrize("stack", ["ml-vision"])
+def test_a_gpu_cluster_is_priced_on_its_dearest_gpu_group(plan: Plan) -> None:
+    manifest = _manifest(plan)
+    rate = cost.kube_cluster_rate(manifest, gpu=True, n_workers=8)
+    # g5.12xlarge (4 A10G, on demand) costs most a worker: 8 one-GPU workers take two of them (us-west-2 = base).
+    assert (rate.node_type, rate.workers_per_node, rate.spot) == ("g5.12xlarge", 4, False)
+    assert rate.usd_per_hour == round(2 * TABLE.aws_instance("g5.12xlarge", spot=False), 2)
+    spot = cost.kube_cluster_rate(manifest, gpu=True, spot=True, n_workers=8)
+    assert spot.spot and spot.node_type.startswith("g4dn") and spot.usd_per_hour < rate.usd_per_hour
+
+
+@pytest.mark.parametrize("stack", ["ml-vision", "ml-geo"])
+def test_adaptive_clusters_report_now_and_at_their_maximum(plan: Plan) -> None:
+    manifest = _manifest(plan)
+    rate = cost.kube_cluster_rate(manifest, adapt=(1, 20))
+    assert rate.workers == 1 and rate.max_workers == 20
+    assert 0 < rate.usd_per_hour < rate.max_usd_per_hour
+    assert cost.kube_cluster_rate(manifest).usd_per_hour == 0  # no workers, no worker nodes
+    assert "/hour" in rate.describe() and rate.node_type in rate.describe()
+
+
+@pytest.mark.parametrize("stack", ["ml-geo"])
+def test_gcp_gpus_attached_to_n1_are_added_and_built_in_ones_are_not(plan: Plan) -> None:
+    manifest = _manifest(plan)
+    (t4,) = [g for g in manifest.node_groups if g.name == "gpu-t4"]
+    rate = cost.kube_cluster_rate(manifest, gpu=True, spot=True, n_workers=1)
+    assert rate.node_type == t4.instance_types[0] == "n1-standard-8"
+    factor = TABLE.region_factor("gcp", manifest.region)
+    t4_hourly = TABLE.gcp_machine("n1-standard-8", True) + TABLE.gcp_accelerator("nvidia-tesla-t4", True)
+    assert rate.usd_per_hour == pytest.approx(round(t4_hourly * factor, 2))
