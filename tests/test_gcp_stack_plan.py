@@ -218,6 +218,12 @@ def test_node_pools_match_the_config_with_a_tainted_system_pool(plan: Plan, team
     assert system["autoscaling"]["totalMinNodeCount"] >= 1 and system["nodeConfig"]["spot"] is False
     assert system["nodeConfig"]["machineType"] == team.system_machine_type
     assert system["nodeConfig"]["taints"] == [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}]
+    # A regional pool starts with initialNodeCount nodes in every zone it spans: the system pool spans as many
+    # zones as it has nodes at its minimum, so one node (or two for highAvailability) is what it starts with.
+    system_min = team.system_node_group.min_size
+    assert system["nodeLocations"] == list(team.gcp_zones[: max(1, system_min)])
+    assert system["initialNodeCount"] * len(system["nodeLocations"]) == system_min
+    assert team.system_node_group.high_availability == (len(system["nodeLocations"]) >= 2)
     cluster = only(plan, "gcp:container/cluster:Cluster")
     for config in team.node_groups:
         inputs = by_name[config.name].inputs
