@@ -6,7 +6,8 @@ AWS: the Price List Query API (boto3 `pricing.get_products`, us-east-1 endpoint;
 it) for the on-demand Linux, shared-tenancy hourly price of every instance type in the table, in the table's
 base region; spot from `ec2.describe_spot_price_history` (the median of the last day's Linux/UNIX prices over
 the region's zones). GCP: the Cloud Billing Catalog API (`services/6F81-5844-456A/skus`, Compute Engine; an API
-key in GOOGLE_API_KEY or application default credentials): per-vCPU and per-GiB SKUs of each series in the base
+key in GOOGLE_API_KEY or application default credentials): per-vCPU and per-GiB SKUs (sizes from
+teamstack/data/gcp_catalogue.json) of each series in the base
 region, on demand and Spot, which make a predefined machine type's price (vCPUs x core + GiB x RAM; E2 shared-core
 e2-medium bills one core), and the GPU SKUs for attached accelerators. G2/A2 types carry their GPUs: their rows
 are left as they are and reported, as are the fixed prices (control planes, NAT, endpoints, disks, KMS): the

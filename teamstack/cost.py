@@ -439,12 +439,14 @@ _ALLOCATABLE_CPU = 0.9
 _ALLOCATABLE_MEMORY = 0.85
 
 
-def node_shape(table: PriceTable, cloud: Cloud, name: str) -> tuple[float, float]:
-    """(vCPUs, memory GiB) of an instance or machine type, from the price table."""
-    entry = table.data[cloud]["instances" if cloud == "aws" else "machines"].get(name)
-    if entry is None or "vcpu" not in entry:
-        raise PriceError(f"no size for {name!r} in teamstack/data/prices.yaml")
-    return float(entry["vcpu"]), float(entry["memoryGiB"])
+def node_shape(cloud: Cloud, name: str) -> tuple[float, float]:
+    """(vCPUs, memory GiB) of an instance or machine type, from the dated catalogues (teamstack/data/)."""
+    from teamstack.validation import catalogue
+
+    machine = catalogue.aws_instance(name) if cloud == "aws" else catalogue.gcp_machine(name)
+    if machine is None:
+        raise PriceError(f"{name!r} is not in the {cloud} catalogue (teamstack/data/)")
+    return float(machine.vcpus), machine.memory_mib / 1024
 
 
 def workers_per_node(
@@ -516,7 +518,7 @@ def kube_cluster_rate(
     best: tuple[float, int, str, bool] | None = None
     for group in groups:
         for node_type in group.instance_types:
-            vcpu, memory = node_shape(table, manifest.cloud, node_type)
+            vcpu, memory = node_shape(manifest.cloud, node_type)
             gpu_type = group.labels.get("teamstack.io/gpu-type") if manifest.cloud == "gcp" else None
             hourly = _node_hourly(
                 table, manifest.cloud, node_type, group.capacity == "spot", gpu_type, group.gpus_per_node

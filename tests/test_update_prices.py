@@ -13,6 +13,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import update_prices
 
+from teamstack.validation import catalogue
+
 TEXT = update_prices.PRICES.read_text(encoding="utf-8")
 TABLE = yaml.safe_load(TEXT)
 
@@ -99,7 +101,9 @@ def test_the_tables_machine_prices_are_cores_plus_ram_as_google_prices_them(seri
     machines = {n: e for n, e in TABLE["gcp"]["machines"].items() if n.startswith(f"{series}-")}
     assert machines
     for name, entry in machines.items():
-        built = update_prices.gcp_machine_price(name, entry["vcpu"], entry["memoryGiB"], units, spot=False)
+        shape = catalogue.gcp_machine(name)
+        assert shape is not None, name
+        built = update_prices.gcp_machine_price(name, shape.vcpus, shape.memory_mib / 1024, units, spot=False)
         assert built == pytest.approx(entry["onDemand"], abs=1e-6), name
 
 
@@ -107,7 +111,7 @@ def test_rewrite_changes_only_the_numbers_of_listed_types_and_the_date() -> None
     assert update_prices.rewrite(TEXT, {}, TABLE["date"]) == TEXT
     new = update_prices.rewrite(TEXT, {"t3a.small": (0.02, 0.007), "nvidia-l4": (0.6, 0.2)}, "2027-01-01")
     data = yaml.safe_load(new)
-    assert data["aws"]["instances"]["t3a.small"] == {"onDemand": 0.02, "spot": 0.007, "vcpu": 2, "memoryGiB": 2}
+    assert data["aws"]["instances"]["t3a.small"] == {"onDemand": 0.02, "spot": 0.007}
     assert data["gcp"]["accelerators"]["nvidia-l4"] == {"onDemand": 0.6, "spot": 0.2}
     assert data["date"] == "2027-01-01"
     changed = [line for old, line in zip(TEXT.split("\n"), new.split("\n"), strict=True) if old != line]
