@@ -419,6 +419,7 @@ def _encrypt_and_keep_private(params: dict[str, Any], **_: Any) -> None:
 def team_ec2_cluster_class() -> type:
     """EC2Cluster with per-VM GPU detection and hardened RunInstances (built lazily: imports dask-cloudprovider)."""
     from dask_cloudprovider.aws.ec2 import EC2Cluster, EC2Scheduler, EC2Worker
+    from distributed.core import Status
 
     def harden(vm: Any) -> None:
         session = vm.cluster.boto_session
@@ -435,6 +436,10 @@ def team_ec2_cluster_class() -> type:
             harden(self)
             return await super().create_vm()
 
+        async def destroy_vm(self) -> None:
+            if self.instance is not None:  # RunInstances refused: nothing to terminate (upstream fails here)
+                await super().destroy_vm()
+
     class TeamEC2Worker(EC2Worker):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -444,17 +449,78 @@ def team_ec2_cluster_class() -> type:
             harden(self)
             return await super().create_vm()
 
+        async def destroy_vm(self) -> None:
+            if self.instance is not None:
+                await super().destroy_vm()
+
     class TeamEC2Cluster(EC2Cluster):
-        """EC2Cluster assigns its own VM classes in __init__ and starts at once: these properties keep ours."""
+        """EC2Cluster assigns its own VM classes in __init__ and starts at once: these properties keep ours.
+        A failed start is one ClusterError line, after every VM it launched is terminated."""
 
         scheduler_class = property(lambda self: TeamEC2Scheduler, lambda self, value: None)
         worker_class = property(lambda self: TeamEC2Worker, lambda self, value: None)
+
+        def __init__(self, *args: Any, team: str = "", **kwargs: Any) -> None:
+            self._teamstack_team = team
+            self._teamstack_options = dict(kwargs)
+            try:
+                super().__init__(*args, **kwargs)
+            except BaseException:
+                runner = getattr(self, "_loop_runner", None)  # the failed start's loop thread
+                if runner is not None:
+                    with contextlib.suppress(Exception):
+                        runner.stop()
+                raise
+
+        async def _start(self) -> None:
+            try:
+                await super()._start()
+            except BaseException as error:
+                raise ClusterError(await self.teamstack_failed(error)) from None
+
+        def _teamstack_vms(self) -> list[str]:
+            vms = [getattr(self, "scheduler", None), *getattr(self, "workers", {}).values()]
+            return [vm.instance["InstanceId"] for vm in vms if getattr(vm, "instance", None)]
+
+        async def teamstack_failed(self, error: BaseException) -> str:
+            """The one line for `error`, after terminating whatever VMs this cluster launched."""
+            import asyncio
+
+            import boto3
+
+            from teamstack.client.ec2_errors import decode_authorization, describe_ec2_failure
+
+            region = self._teamstack_options.get("region")
+            sts = boto3.session.Session(region_name=region).client("sts")
+            decoded = await asyncio.get_running_loop().run_in_executor(None, decode_authorization, sts, error)
+            message = describe_ec2_failure(error, self._teamstack_options, self._teamstack_team, decoded)
+            vms = self._teamstack_vms()
+            self.status = Status.closed
+            if not vms:
+                return message
+            try:
+                async with self.boto_session.create_client("ec2", region_name=region) as client:
+                    await client.terminate_instances(InstanceIds=vms)
+            except Exception as cleanup:
+                return (
+                    f"{message} (and VMs {', '.join(vms)} could not be terminated: {type(cleanup).__name__}; "
+                    "terminate them in the EC2 console)"
+                )
+            return message
 
     return TeamEC2Cluster
 
 
 def ec2_cluster(manifest: TeamManifest, *, adapt: tuple[int, int] | None = None, **options: Any) -> Any:
-    cluster = team_ec2_cluster_class()(**ec2_cluster_options(manifest, **options))
+    """Start an EC2Cluster; a refused start is one ClusterError line and leaves no VM running."""
+    try:
+        cluster = team_ec2_cluster_class()(team=manifest.team, **ec2_cluster_options(manifest, **options))
+    except ClusterError:
+        raise
+    except Exception as error:  # failed before the cluster's own start (its arguments, the loop)
+        from teamstack.client.ec2_errors import describe_ec2_failure
+
+        raise ClusterError(describe_ec2_failure(error, options, manifest.team)) from None
     if adapt is not None:
         cluster.adapt(minimum=adapt[0], maximum=adapt[1])
     return cluster

@@ -1,0 +1,141 @@
+"""A refused EC2 VM cluster start is one line naming the cause and the fix, and leaves no VM behind.
+
+EC2's answers are its documented error codes (ClientError shapes as botocore builds them from the API's XML);
+the full start and the clean-up run against moto's EC2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, NoCredentialsError
+from standins import *  # noqa: F403  (the stand-in fixtures)
+from standins import AwsTeam
+
+from teamstack.client import ClusterError
+from teamstack.client.clusters import ec2_cluster, ec2_cluster_options, team_ec2_cluster_class
+from teamstack.client.ec2_errors import describe_ec2_failure
+
+OPTIONS = {"subnet_id": "subnet-0a1b2c3d", "worker_instance_type": "g5.12xlarge", "spot": True, "region": "us-west-2"}
+ENCODED = "AbCdEf0123456789-encoded"
+
+
+def _refused(code: str, message: str, operation: str = "RunInstances") -> Exception:
+    error = ClientError({"Error": {"Code": code, "Message": message}}, operation)
+    try:  # as dask-cloudprovider / distributed raise it: wrapped while starting
+        raise RuntimeError(f"Cluster failed to start: {error}") from error
+    except RuntimeError as wrapped:
+        return wrapped
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("UnauthorizedOperation",
+         f"You are not authorized to perform this operation. Encoded authorization failure message: {ENCODED}",
+         f"EC2 refused RunInstances (UnauthorizedOperation): your role may not start these VMs; decode the reason "
+         f"with `aws sts decode-authorization-message --encoded-message {ENCODED}`"),
+        ("InsufficientInstanceCapacity",
+         "We currently do not have sufficient g5.12xlarge capacity in the Availability Zone you requested.",
+         "AWS has no capacity for g5.12xlarge in the zone of subnet subnet-0a1b2c3d right now "
+         "(InsufficientInstanceCapacity): try another worker_instance_type=, another subnet_id= (zone) or "
+         "spot=False (on-demand), or later"),
+        ("MaxSpotInstanceCountExceeded", "Max spot instance count exceeded",
+         "no spot capacity for g5.12xlarge (MaxSpotInstanceCountExceeded: Max spot instance count exceeded): start "
+         "with spot=False (on-demand)"),
+        ("VcpuLimitExceeded", "You have requested more vCPU capacity than your current vCPU limit of 64 allows",
+         "an EC2 quota of the account is reached (VcpuLimitExceeded: You have requested more vCPU capacity than your "
+         "current vCPU limit of 64 allows): close running clusters (`teamstack status ml-vision`)"),
+        ("InvalidSubnetID.NotFound", "The subnet ID 'subnet-0a1b2c3d' does not exist",
+         "subnet subnet-0a1b2c3d is not usable (InvalidSubnetID.NotFound: The subnet ID 'subnet-0a1b2c3d' does not "
+         "exist): the team manifest may be stale"),
+    ],
+)  # fmt: skip
+def test_each_refusal_is_one_line(code: str, message: str, expected: str) -> None:
+    line = describe_ec2_failure(_refused(code, message), OPTIONS, "ml-vision")
+    assert line.startswith(expected)
+    assert "\n" not in line
+
+
+def test_a_decoded_refusal_names_the_action_resource_and_tags() -> None:
+    decoded = {
+        "allowed": False,
+        "explicitDeny": False,
+        "matchedStatements": {"items": []},
+        "context": {
+            "principal": {"arn": "arn:aws:sts::123456789012:assumed-role/ml-vision-data-scientist/ana"},
+            "action": "ec2:RunInstances",
+            "resource": "arn:aws:ec2:us-west-2:123456789012:instance/*",
+            "conditions": {"items": [
+                {"key": "aws:RequestTag/team", "values": {"items": [{"value": "analytics"}]}},
+                {"key": "aws:Region", "values": {"items": [{"value": "us-west-2"}]}},
+            ]},
+        },
+    }  # fmt: skip
+    line = describe_ec2_failure(
+        _refused("UnauthorizedOperation", f"... Encoded authorization failure message: {ENCODED}"),
+        OPTIONS,
+        "ml-vision",
+        decoded,
+    )
+    assert (
+        "ec2:RunInstances on arn:aws:ec2:us-west-2:123456789012:instance/* is refused by no policy allows it "
+        "(request: aws:RequestTag/team=analytics)" in line
+    )
+    assert ENCODED not in line
+
+
+def test_no_credentials() -> None:
+    try:
+        raise RuntimeError("Cluster failed to start") from NoCredentialsError()
+    except RuntimeError as error:
+        assert describe_ec2_failure(error, OPTIONS, "ml-vision").startswith("no AWS credentials to start EC2 VMs")
+
+
+def _running(aws_team: AwsTeam) -> list[str]:
+    reservations = aws_team.client("ec2").describe_instances(
+        Filters=[
+            {"Name": "tag:team", "Values": ["ml-vision"]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+    )["Reservations"]
+    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
+
+
+def test_a_stale_subnet_fails_the_real_start_in_one_line_and_leaves_no_vm(aws_team: AwsTeam) -> None:
+    before = _running(aws_team)
+    network = aws_team.manifest.network.model_copy(update={"private_subnet_ids": ["subnet-0deadbeef0000001"]})
+    stale = aws_team.manifest.model_copy(update={"network": network})
+    with pytest.raises(ClusterError) as caught:
+        ec2_cluster(stale, ami=aws_team.ami, n_workers=0)
+    line = str(caught.value)
+    assert (
+        line.startswith("subnet subnet-0deadbeef0000001 is not usable (InvalidSubnetID.NotFound") and "\n" not in line
+    )
+    assert _running(aws_team) == before
+
+
+def test_a_start_that_fails_after_a_launch_terminates_the_vm(aws_team: AwsTeam) -> None:
+    """The scheduler VM is up when a worker is refused for capacity: the VM is terminated, the line names the
+    capacity problem."""
+    options = ec2_cluster_options(aws_team.manifest, ami=aws_team.ami, gpu=True, spot=True, n_workers=1)
+
+    async def scenario() -> tuple[str, str]:
+        cluster: Any = team_ec2_cluster_class()(asynchronous=True, team="ml-vision", **options)
+        scheduler = cluster.scheduler_class(**cluster.scheduler_options)
+        await scheduler.create_vm()
+        cluster.scheduler = scheduler  # as distributed's SpecCluster holds it while starting
+        refused = _refused("InsufficientInstanceCapacity", "We currently do not have sufficient g4dn.xlarge capacity")
+        return scheduler.instance["InstanceId"], await cluster.teamstack_failed(refused)
+
+    loop = asyncio.new_event_loop()
+    try:
+        instance, line = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert line.startswith("AWS has no capacity for g4dn.xlarge") and "spot=False (on-demand)" in line
+    state = aws_team.client("ec2").describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert state["State"]["Name"] in ("shutting-down", "terminated")
+    assert instance not in _running(aws_team)
