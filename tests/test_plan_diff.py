@@ -131,6 +131,22 @@ def test_node_group_replacement_follows_the_provider_schema(inputs_old: dict, in
     assert result.resources[0].action == action
 
 
+@pytest.mark.parametrize(
+    ("type_", "old", "new", "action"),
+    [
+        ("kubernetes:core/v1:Namespace", {"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}, "replace"),
+        ("kubernetes:core/v1:ResourceQuota", {"spec": {"hard": {"cpu": 4}}}, {"spec": {"hard": {"cpu": 8}}}, "update"),
+        ("aws:ssm/parameter:Parameter", {"name": "/a"}, {"name": "/b"}, "replace"),
+        ("aws:ssm/parameter:Parameter", {"insecureValue": "{}"}, {"insecureValue": "[]"}, "update"),
+        ("gcp:storage/bucketIAMMember:BucketIAMMember", {"member": "group:a@x"}, {"member": "group:b@x"}, "replace"),
+    ],
+)
+def test_replacement_of_other_types(type_: str, old: dict, new: dict, action: str) -> None:
+    urn = f"urn:pulumi:s::p::{type_}::r"
+    change = _diff(_plan(_res(urn, type_, old)), _plan(_res(urn, type_, new))).resources[0]
+    assert change.action == action and change.replacement_known
+
+
 def test_eks_encryption_replaces_only_when_removed() -> None:
     urn, kind = "urn:pulumi:s::p::aws:eks/cluster:Cluster::c", "aws:eks/cluster:Cluster"
     enc = {"encryptionConfig": {"provider": {"keyArn": "k1"}, "resources": ["secrets"]}}
@@ -261,6 +277,7 @@ def test_max_size_8_to_12_shows_exactly_that_change_and_its_cost(tmp_path: Path)
         ("ml-vision-manifest", "insecureValue{json}.nodeGroups[name=gpu-t4].maxSize", 8, 12),
     }
     assert [r.action for r in result.resources] == ["update", "update"] and not result.blockers
+    assert all(r.replacement_known for r in result.resources)  # both types are in the force-new table
     # Cost: idle unchanged (the GPU group scales from zero); full scale grows by 4 T4 nodes at the group's price.
     assert result.cost is not None
     [(urn, _, idle0, idle1, full0, full1)] = result.cost.items()

@@ -386,7 +386,7 @@ def _resource_change(urn: str, old: Mapping[str, Any] | None, new: Mapping[str, 
     if not changes:
         return None
     replace = any(c.forces is not None for c in changes)
-    known = forcenew.known(type_token) or type_token.startswith(("pulumi:providers:", "kubernetes:"))
+    known = forcenew.known(type_token)
     return ResourceChange(
         urn,
         type_token,

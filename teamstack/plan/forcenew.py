@@ -34,6 +34,20 @@ SOURCES: Final[dict[str, str]] = {
     "google-node-config": f"{_GOOGLE}/google/services/container/node_config.go (node_config of a node pool)",
     "google-compute-network": f"{_GOOGLE}/google/services/compute/resource_compute_network.go",
     "google-compute-subnetwork": f"{_GOOGLE}/google/services/compute/resource_compute_subnetwork.go",
+    "google-compute-firewall": f"{_GOOGLE}/google/services/compute/resource_compute_firewall.go",
+    "google-compute-router": f"{_GOOGLE}/google/services/compute/resource_compute_router.go",
+    "google-compute-router-nat": f"{_GOOGLE}/google/services/compute/resource_compute_router_nat.go",
+    "google-pubsub-topic": f"{_GOOGLE}/google/services/pubsub/resource_pubsub_topic.go",
+    "google-service-account": f"{_GOOGLE}/google/services/resourcemanager/resource_google_service_account.go",
+    "google-storage-bucket-object": f"{_GOOGLE}/google/services/storage/resource_storage_bucket_object.go",
+    "google-cloudbuild-trigger": f"{_GOOGLE}/google/services/cloudbuild/resource_cloudbuild_trigger.go",
+    "google-billing-budget": f"{_GOOGLE}/google/services/billingbudgets/resource_billing_budget.go",
+    "google-notification-channel": f"{_GOOGLE}/google/services/monitoring/resource_monitoring_notification_channel.go",
+    "google-iam-member": f"{_GOOGLE}/google/tpgiamresource/resource_iam_member.go (role, member, condition) and the "
+    "resource's IAM parent schema (google/services/*/iam_*.go)",
+    "aws-ssm-parameter": f"{_AWS}/main/internal/service/ssm/parameter.go (name, data_type)",
+    "kubernetes-api-conventions": "https://github.com/kubernetes/community/blob/master/contributors/devel/"
+    "sig-architecture/api-conventions.md#metadata (an object's name and namespace are its identity)",
 }
 
 
@@ -225,6 +239,71 @@ FORCE_NEW: Final[dict[str, tuple[ForceNew, ...]]] = {
     ),
 }
 
+FORCE_NEW.update(
+    {
+        "aws:ssm/parameter:Parameter": _props("aws-ssm-parameter", "name", "dataType"),
+        "gcp:compute/firewall:Firewall": _props("google-compute-firewall", "name", "direction", "params", "project"),
+        "gcp:compute/router:Router": _props(
+            "google-compute-router",
+            "name",
+            "encryptedInterconnectRouter",
+            "nccGateway",
+            "network",
+            "params",
+            "region",
+            "project",
+        ),
+        "gcp:compute/routerNat:RouterNat": _props(
+            "google-compute-router-nat", "name", "router", "endpointTypes", "initialNatIps", "region", "type", "project"
+        ),
+        "gcp:pubsub/topic:Topic": _props("google-pubsub-topic", "name", "tags", "project"),
+        "gcp:serviceaccount/account:Account": _props("google-service-account", "accountId", "project"),
+        "gcp:storage/bucketObject:BucketObject": _props(
+            "google-storage-bucket-object",
+            "bucket",
+            "name",
+            "cacheControl",
+            "contentDisposition",
+            "contentEncoding",
+            "contentLanguage",
+            "contentType",
+            "forceEmptyContentType",
+            "source",
+            "storageClass",
+            "kmsKeyName",
+            "customerEncryption",
+            "metadata",
+        ),
+        "gcp:cloudbuild/trigger:Trigger": _props("google-cloudbuild-trigger", "location", "project"),
+        "gcp:billing/budget:Budget": _props("google-billing-budget", "billingAccount"),
+        "gcp:monitoring/notificationChannel:NotificationChannel": _props("google-notification-channel", "project"),
+        # IAM members: the binding is (parent, role, member, condition); any of them changing is a new binding.
+        **{
+            token: _props("google-iam-member", *parent, "role", "member", "condition")
+            for token, parent in {
+                "gcp:projects/iAMMember:IAMMember": ("project",),
+                "gcp:serviceaccount/iAMMember:IAMMember": ("serviceAccountId",),
+                "gcp:storage/bucketIAMMember:BucketIAMMember": ("bucket",),
+                "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": ("cryptoKeyId",),
+                "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": ("project", "location", "repository"),
+                "gcp:pubsub/topicIAMMember:TopicIAMMember": ("project", "topic"),
+            }.items()
+        },
+    }
+)
+# Every Kubernetes object (not Helm releases: a chart's own objects decide there).
+_KUBERNETES: Final = _props("kubernetes-api-conventions", "metadata.name", "metadata.namespace")
+
+
+def entries(type_token: str) -> tuple[ForceNew, ...] | None:
+    """The force-new entries of a type; None when the table does not cover it."""
+    if type_token in FORCE_NEW:
+        return FORCE_NEW[type_token]
+    if type_token.startswith("kubernetes:") and not type_token.startswith("kubernetes:helm.sh/"):
+        return _KUBERNETES
+    return None
+
+
 # What deleting or replacing one of these loses: a reviewer must see it, and it needs a reviewed allowance.
 STATEFUL: Final[dict[str, str]] = {
     "aws:s3/bucket:Bucket": "a bucket and its data",
@@ -242,7 +321,7 @@ STATEFUL: Final[dict[str, str]] = {
 
 
 def known(type_token: str) -> bool:
-    return type_token in FORCE_NEW
+    return entries(type_token) is not None
 
 
 def _strip_indexes(path: str) -> str:
@@ -271,7 +350,7 @@ def replacing(type_token: str, path: str, old: Any, new: Any, removed: bool) -> 
     above it when the entry's property is in the block added or removed (`kubernetesNetworkConfig` holding
     `serviceIpv4Cidr`)."""
     plain = _strip_indexes(path)
-    for entry in FORCE_NEW.get(type_token, ()):
+    for entry in entries(type_token) or ():
         if entry.when == "removed" and not removed:
             continue
         if plain == entry.path or plain.startswith(entry.path + "."):
