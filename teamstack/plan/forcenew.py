@@ -46,6 +46,8 @@ SOURCES: Final[dict[str, str]] = {
     "google-iam-member": f"{_GOOGLE}/google/tpgiamresource/resource_iam_member.go (role, member, condition) and the "
     "resource's IAM parent schema (google/services/*/iam_*.go)",
     "aws-ssm-parameter": f"{_AWS}/main/internal/service/ssm/parameter.go (name, data_type)",
+    "aws-iam-role": f"{_AWS}/main/internal/service/iam/role.go (name, name_prefix, path)",
+    "aws-iam-role-policy": f"{_AWS}/02f97af85f89a04e8ed89f5e8b64a9a67f3cfe07/internal/service/iam/role_policy.go",
     "kubernetes-api-conventions": "https://github.com/kubernetes/community/blob/master/contributors/devel/"
     "sig-architecture/api-conventions.md#metadata (an object's name and namespace are its identity)",
 }
@@ -242,6 +244,8 @@ FORCE_NEW: Final[dict[str, tuple[ForceNew, ...]]] = {
 FORCE_NEW.update(
     {
         "aws:ssm/parameter:Parameter": _props("aws-ssm-parameter", "name", "dataType"),
+        "aws:iam/role:Role": _props("aws-iam-role", "name", "namePrefix", "path"),
+        "aws:iam/rolePolicy:RolePolicy": _props("aws-iam-role-policy", "name", "namePrefix", "role"),
         "gcp:compute/firewall:Firewall": _props("google-compute-firewall", "name", "direction", "params", "project"),
         "gcp:compute/router:Router": _props(
             "google-compute-router",
