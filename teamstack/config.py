@@ -9,6 +9,7 @@ one line names the stack file, the key and what is allowed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -30,8 +31,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from teamstack import gcp_machines, instances, quantity
+from teamstack import gcp_machines, instances, naming, quantity
 from teamstack.layout import MAX_VPC_PREFIX, MAX_ZONES, MIN_VPC_PREFIX
+from teamstack.pools import NodePool, gpu_capacity, node_pools
 from teamstack.validation import RuleError, shorten
 from teamstack.validation import team as cloud_rules
 
@@ -423,6 +425,12 @@ class TeamConfig(_Model):
     def team_namespace(self) -> str:
         return self.namespace or self.team
 
+    @functools.cached_property
+    def pools(self) -> tuple[NodePool, ...]:
+        """The node pools (system first), built once from this validated config: the one model every resource,
+        the quota and the manifest read (`teamstack.pools`)."""
+        return node_pools(self)
+
     @property
     def system_machine_type(self) -> str:
         """GCP: the system pool's machine type."""
@@ -619,6 +627,14 @@ def check_team(team: TeamConfig) -> None:
         for name, value in group.labels.items():
             _check_label(f"{key}.labels.{name}", name, value)
 
+    _check_capacity(team)
+    # Budget channels are named by their address (naming.keyed_names): each may appear once. Principals and
+    # members, which name bindings and access entries, are checked once by teamstack.validation.
+    emails = [naming.member_key(email).lower() for email in team.budget.alert_emails]
+    for i, email in enumerate(emails):
+        if email in emails[:i]:
+            raise _Issue(f"teamstack:budget.alertEmails[{i}]", f"'{team.budget.alert_emails[i]}' is listed twice")
+
     buckets: set[str] = set()
     for i, bucket in enumerate(team.catalog_buckets):
         if bucket.name in buckets:
@@ -637,6 +653,21 @@ def check_team(team: TeamConfig) -> None:
                 "on GCP tags become labels: keys start with a lowercase letter, keys and values are at most 63 "
                 "lowercase letters, digits, '_' and '-'",
             )
+
+
+def _check_capacity(team: TeamConfig) -> None:
+    """The GPU quota fits in the pools: a share no node could serve would only hide how many GPUs exist (a GPU
+    worker bigger than every node is teamstack.validation's worker-fit rule)."""
+    key = "teamstack:kubernetes"
+    capacity = gpu_capacity(team.pools)
+    gpus = team.kubernetes.quota.gpus
+    if gpus is not None and gpus > capacity:
+        detail = ", ".join(f"{p.name} {p.max_size} x {p.gpus_per_node}" for p in team.pools if p.gpus_per_node)
+        raise _Issue(
+            f"{key}.quota.gpus",
+            f"{gpus} is above the {capacity} GPUs the node groups hold at maxSize ({detail or 'no GPU groups'}); "
+            "leave it out to share every GPU of the pools, or set it lower",
+        )
 
 
 # GCP-only keys, by their key path and whether the team set them; an AWS stack refuses them.

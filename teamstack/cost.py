@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from teamstack import instances, quantity
+from teamstack import gcp_machines, instances, pools, quantity
 from teamstack.policy.model import Resource
 from teamstack.policy.values import UNKNOWN, get, truthy
 
@@ -126,10 +126,14 @@ def _int(value: Any, what: str) -> int:
 
 def _aws_gpus(name: str) -> int:
     try:
-        shape = instances.parse_instance_type(name).gpu
+        return pools.aws_node_type(name).gpus
     except instances.InstanceTypeError:
         return 0
-    return shape.count if shape else 0
+
+
+def _built_in_gpus(machine: str) -> int:
+    """GPUs an accelerator-optimized GCE type comes with (the machine-type table, `teamstack.gcp_machines`)."""
+    return gcp_machines.BUILT_IN_GPUS.get(machine, ("", 0))[1]
 
 
 def _eks_group(group: Resource, by_id: dict[str, Resource], by_parent: dict[str, list[Resource]]) -> NodeGroupCapacity:
@@ -187,7 +191,7 @@ def _gke_zones(pool: Resource, clusters: dict[str, Resource]) -> int:
     return 1 if isinstance(location, str) and _ZONE.match(location) else _GKE_REGIONAL_ZONES
 
 
-def _gke_pool(pool: Resource, clusters: dict[str, Resource], table: PriceTable) -> NodeGroupCapacity:
+def _gke_pool(pool: Resource, clusters: dict[str, Resource]) -> NodeGroupCapacity:
     props = pool.props
     machine = get(props, "nodeConfig.machineType", _GKE_DEFAULT_MACHINE_TYPE)
     if not isinstance(machine, str):
@@ -223,7 +227,7 @@ def _gke_pool(pool: Resource, clusters: dict[str, Resource], table: PriceTable) 
         max_nodes=high,
         spot=bool(spot),
         # Accelerator-optimized types (G2, A2) carry their GPUs built in and still name them as accelerators.
-        gpus_per_node=sum(count for _, count in accelerators) or table.gcp_machine_gpus(machine),
+        gpus_per_node=sum(count for _, count in accelerators) or _built_in_gpus(machine),
         disk_gib=_int(get(props, "nodeConfig.diskSizeGb", _GKE_DEFAULT_DISK_GB), "nodeConfig.diskSizeGb"),
         disk_kind=str(get(props, "nodeConfig.diskType", "pd-balanced")),
         accelerators=tuple(accelerators),
@@ -232,7 +236,6 @@ def _gke_pool(pool: Resource, clusters: dict[str, Resource], table: PriceTable) 
 
 def node_groups(resources: list[Resource]) -> tuple[list[NodeGroupCapacity], list[tuple[str, str]]]:
     """Every EKS node group and GKE node pool, and (urn, reason) for those whose size is not known."""
-    table = price_table()
     by_id = {r.id: r for r in resources if r.id}
     by_parent: dict[str, list[Resource]] = {}
     for r in resources:
@@ -245,7 +248,7 @@ def node_groups(resources: list[Resource]) -> tuple[list[NodeGroupCapacity], lis
             if r.type == EKS_NODE_GROUP:
                 groups.append(_eks_group(r, by_id, by_parent))
             elif r.type == GKE_NODE_POOL:
-                groups.append(_gke_pool(r, clusters, table))
+                groups.append(_gke_pool(r, clusters))
         except PriceError as error:
             unknown.append((r.urn, str(error)))
     return groups, unknown
@@ -319,7 +322,7 @@ def _group_item(group: NodeGroupCapacity, table: PriceTable, factor: float) -> C
     else:
         machine = group.machine_types[0]
         hourly = table.gcp_machine(machine, group.spot)
-        if not table.gcp_machine_gpus(machine):  # built-in GPUs are in the machine's price already
+        if not _built_in_gpus(machine):  # built-in GPUs are in the machine's price already
             hourly += sum(table.gcp_accelerator(kind, group.spot) * count for kind, count in group.accelerators)
         rates = table.cloud("gcp")
         disk_rate = {"pd-standard": "pdStandardPerGiBMonth", "pd-ssd": "pdSsdPerGiBMonth"}.get(
@@ -484,7 +487,7 @@ def _node_hourly(table: PriceTable, cloud: Cloud, node_type: str, spot: bool, gp
     if cloud == "aws":
         return table.aws_instance(node_type, spot)
     hourly = table.gcp_machine(node_type, spot)
-    if gpu_type and not table.gcp_machine_gpus(node_type):
+    if gpu_type and not _built_in_gpus(node_type):
         hourly += table.gcp_accelerator(gpu_type, spot) * gpus
     return hourly
 
@@ -492,7 +495,7 @@ def _node_hourly(table: PriceTable, cloud: Cloud, node_type: str, spot: bool, gp
 def kube_cluster_rate(
     manifest: TeamManifest,
     *,
-    gpu: bool = False,
+    gpu: bool | str = False,
     spot: bool | None = None,
     n_workers: int = 0,
     adapt: tuple[int, int] | None = None,
@@ -506,6 +509,8 @@ def kube_cluster_rate(
         raise PriceError("the manifest has no dask section")
     kind = "gpu" if gpu else "cpu"
     groups = [g for g in manifest.node_groups if g.kind == kind]
+    if isinstance(gpu, str):  # a GPU model (gpu="t4"): the groups of that model (schema-2 manifests name it)
+        groups = [g for g in groups if gpu.strip().lower() in (g.gpu_type, g.gpu_accelerator)] or groups
     if spot is not None:
         groups = [g for g in groups if (g.capacity == "spot") == spot]
     if not groups:
@@ -519,7 +524,8 @@ def kube_cluster_rate(
     for group in groups:
         for node_type in group.instance_types:
             vcpu, memory = node_shape(manifest.cloud, node_type)
-            gpu_type = group.labels.get("teamstack.io/gpu-type") if manifest.cloud == "gcp" else None
+            accelerator = group.gpu_accelerator or group.labels.get("teamstack.io/gpu-type")
+            gpu_type = accelerator if manifest.cloud == "gcp" else None
             hourly = _node_hourly(
                 table, manifest.cloud, node_type, group.capacity == "spot", gpu_type, group.gpus_per_node
             )

@@ -19,8 +19,11 @@ from pydantic.alias_generators import to_camel
 
 from teamstack.naming import MANIFEST_SCHEMA_VERSION
 
+READABLE_SCHEMA_VERSIONS = (1, MANIFEST_SCHEMA_VERSION)
+
 if TYPE_CHECKING:
     from teamstack.config import TeamConfig
+    from teamstack.pools import NodePool
 
 
 class _Part(BaseModel):
@@ -44,6 +47,9 @@ class NodeGroup(_Part):
     gpus_per_node: int
     labels: dict[str, str]
     taints: list[Taint]
+    # Schema 2: the GPU model a data scientist asks for (gpu="t4"), and GKE's accelerator name on GCP.
+    gpu_type: str | None = None
+    gpu_accelerator: str | None = None
 
 
 class Network(_Part):
@@ -149,7 +155,7 @@ class DaskDefaults(_Part):
 
 
 class TeamManifest(_Part):
-    schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
+    schema_version: Literal[1, 2] = MANIFEST_SCHEMA_VERSION
     team: str
     cloud: Literal["aws", "gcp"]
     region: str
@@ -173,6 +179,10 @@ class TeamManifest(_Part):
         shapes = (type(self.network), type(self.identity))
         if (self.cloud == "aws") != (shapes == aws) or (self.cloud == "gcp" and shapes != (GcpNetwork, GcpIdentity)):
             raise ValueError(f"network and identity must both be of cloud '{self.cloud}'")
+        if self.schema_version >= 2:
+            for group in self.node_groups:
+                if (group.kind == "gpu") != (group.gpu_type is not None):
+                    raise ValueError(f"node group {group.name}: gpuType is set on GPU groups, and only there")
         return self
 
     def to_json(self) -> str:
@@ -215,4 +225,23 @@ def shared_sections(
         ],
         "tags": tags,
         "dask": dask,
+    }
+
+
+def node_group_entry(pool: NodePool, group_name: str) -> dict[str, Any]:
+    """A node pool as the manifest lists it (camelCase); `group_name` is the cloud's name of the group/pool."""
+    gpu = pool.gpu
+    return {
+        "name": pool.name,
+        "kind": pool.kind,
+        "nodeGroupName": group_name,
+        "instanceTypes": list(pool.type_names),
+        "minSize": pool.min_size,
+        "maxSize": pool.max_size,
+        "capacity": pool.capacity,
+        "gpusPerNode": pool.gpus_per_node,
+        "labels": dict(pool.labels),
+        "taints": [taint.to_json() for taint in pool.taints],
+        "gpuType": gpu.type if gpu else None,
+        "gpuAccelerator": gpu.accelerator if gpu else None,
     }

@@ -8,10 +8,12 @@ replacement can be created before the old resource is deleted.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Sequence
 from typing import Final
 
 MANAGED_BY = "teamstack"
-MANIFEST_SCHEMA_VERSION: Final = 1
+MANIFEST_SCHEMA_VERSION: Final = 2  # teamstack.manifest says what each version holds
 
 
 def cluster_name(team: str) -> str:
@@ -103,3 +105,28 @@ def gcp_repository_id(team: str) -> str:
 # The image inside the team's Artifact Registry repository: Artifact Registry refuses a push to
 # `<region>-docker.pkg.dev/<project>/<repository>` itself ("missing image name").
 GCP_IMAGE_NAME = "dask"
+
+
+# --- names from identity ------------------------------------------------------------------------------------
+
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._@=+-]")
+
+
+def member_key(member: str) -> str:
+    """A resource-name suffix from an identity (IAM member, role ARN, email): its own text, characters outside
+    [A-Za-z0-9._@=+-] replaced by '-'. A binding named so keeps its name whatever else is added or removed."""
+    return _NAME_UNSAFE.sub("-", member)
+
+
+def keyed_names(base: str, members: Sequence[object]) -> list[tuple[str, str | None]]:
+    """(name, alias) of one resource per member of a list. A member written in the stack file (text) names its
+    resource, `<base>-<member_key>`; the alias is the list-position name `<base>-<i>` that stacks deployed before
+    carried, so `pulumi up` renames those in place instead of replacing them. A member only known once deployed
+    (a service account the stack creates) is the only one of its list and keeps `<base>-<i>`, no alias."""
+    names: list[tuple[str, str | None]] = []
+    for i, member in enumerate(members):
+        if isinstance(member, str):
+            names.append((f"{base}-{member_key(member)}", f"{base}-{i}"))
+        else:
+            names.append((f"{base}-{i}", None))
+    return names

@@ -160,8 +160,11 @@ def test_plan_json_has_exactly_the_documented_keys(ml_vision: PlanRun) -> None:
     assert document["resources"]
     for resource in document["resources"]:
         assert set(resource) == RESOURCE_KEYS, resource["urn"]
-        assert set(resource["options"]) == OPTION_KEYS, resource["urn"]
-        assert all(isinstance(flag, bool) for flag in resource["options"].values())
+        options = dict(resource["options"])
+        aliases = options.pop("aliases", [])  # only on renamed resources: the URNs they had before
+        assert set(options) == OPTION_KEYS, resource["urn"]
+        assert all(isinstance(flag, bool) for flag in options.values())
+        assert all(isinstance(a, str) and a.startswith("urn:pulumi:ml-vision::teamstack::") for a in aliases)
         assert isinstance(resource["custom"], bool)
         assert isinstance(resource["inputs"], dict)
         assert TYPE_TOKEN.fullmatch(resource["type"]), resource["type"]

@@ -96,8 +96,8 @@ def test_no_credentials_is_one_line(aws_env: str, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: {**m, "schemaVersion": 2}, "schemaVersion 2; this client reads 1: upgrade the teamstack package"),
-        (lambda m: {**m, "schemaVersion": 0}, "schemaVersion 0; this client reads 1: ask IT to update"),
+        (lambda m: {**m, "schemaVersion": 3}, "schemaVersion 3; this client reads 1 and 2: upgrade the teamstack"),
+        (lambda m: {**m, "schemaVersion": 0}, "schemaVersion 0; this client reads 1 and 2: ask IT to update"),
         (lambda m: {k: v for k, v in m.items() if k != "schemaVersion"}, "not a teamstack manifest"),
         (lambda m: {k: v for k, v in m.items() if k != "registry"}, "unreadable at registry: Field required"),
         (lambda m: {**m, "team": "other"}, "belongs to team 'other', not 'ml-vision'"),

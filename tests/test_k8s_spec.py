@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import pytest
 
@@ -14,6 +14,7 @@ from components.k8s.layer import AwsAutoscaling, KubernetesLayerArgs, PodIdentit
 from teamstack import envhash, quantity
 from teamstack.config import SUPPORTED_KUBERNETES_VERSIONS, KubernetesConfig, QuotaConfig
 from teamstack.manifest import DaskDefaults
+from teamstack.pools import NodePool, aws_node_type
 
 # --- quantities ---------------------------------------------------------------------------------------------------
 
@@ -43,10 +44,14 @@ def test_quantities_are_written_back_floored_in_kubernetes_units() -> None:
 
 # --- quota ------------------------------------------------------------------------------------------------------
 
+def _pool(name: str, kind: Literal["cpu", "gpu"], max_size: int, instance_type: str) -> NodePool:
+    return NodePool(name, kind, (aws_node_type(instance_type),), "on-demand", 0, 0, max_size, 100)
+
+
 POOLS = [
-    spec.WorkerPool("cpu", "cpu", 20),
-    spec.WorkerPool("gpu-t4", "gpu", 8, gpus_per_node=1),
-    spec.WorkerPool("gpu-a10g", "gpu", 2, gpus_per_node=4),
+    _pool("cpu", "cpu", 20, "m7i.4xlarge"),
+    _pool("gpu-t4", "gpu", 8, "g4dn.xlarge"),
+    _pool("gpu-a10g", "gpu", 2, "g5.12xlarge"),
 ]
 
 
@@ -54,6 +59,8 @@ def test_the_gpu_share_defaults_to_every_gpu_the_gpu_pools_can_hold() -> None:
     assert spec.team_gpus(KubernetesConfig(), POOLS) == 16
     assert spec.team_gpus(KubernetesConfig(), POOLS[:1]) == 0
     assert spec.team_gpus(KubernetesConfig(quota=QuotaConfig(gpus=4)), POOLS) == 4
+    # Never above what the pools hold (the config refuses such a quota; the layer never writes one).
+    assert spec.team_gpus(KubernetesConfig(quota=QuotaConfig(gpus=40)), POOLS) == 16
 
 
 def test_batch_share_is_a_floored_fraction_of_the_quota() -> None:

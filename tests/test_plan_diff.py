@@ -272,12 +272,15 @@ def test_max_size_8_to_12_shows_exactly_that_change_and_its_cost(tmp_path: Path)
         ml_vision_base, head, base="main", head="pr", old_policies=ROOT / "policies", new_policies=root / "policies"
     )
     changes = {(r.name, c.path, c.old, c.new) for r in result.resources for c in r.changes}
+    # The namespace's GPU share follows the pools (issue 10): 12 x 1 T4 + 2 x 4 A10G = 20, batch 75% of it.
     assert changes == {
         ("ml-vision-gpu-t4-ng", "scalingConfig.maxSize", 8, 12),
         ("ml-vision-manifest", "insecureValue{json}.nodeGroups[name=gpu-t4].maxSize", 8, 12),
+        ("ml-vision-k8s-ml-vision-quota", "spec.hard.requests.nvidia.com/gpu", "16", "20"),
+        ("ml-vision-k8s-ml-vision-batch-quota", "spec.hard.requests.nvidia.com/gpu", "12", "15"),
     }
-    assert [r.action for r in result.resources] == ["update", "update"] and not result.blockers
-    assert all(r.replacement_known for r in result.resources)  # both types are in the force-new table
+    assert {r.action for r in result.resources} == {"update"} and not result.blockers
+    assert all(r.replacement_known for r in result.resources)  # every type is in the force-new table
     # Cost: idle unchanged (the GPU group scales from zero); full scale grows by 4 T4 nodes at the group's price.
     assert result.cost is not None
     [(urn, _, idle0, idle1, full0, full1)] = result.cost.items()

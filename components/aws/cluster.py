@@ -104,22 +104,26 @@ class ClusterAccess(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterAccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("teamstack:aws:ClusterAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        for index, admin in enumerate(args.admin_arns):
+        # Named by the admin's ARN (`naming.keyed_names`): removing one admin never replaces another's entry.
+        for (entry_name, alias), admin in zip(
+            naming.keyed_names(f"{name}-admin", args.admin_arns), args.admin_arns, strict=True
+        ):
+            renamed = pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=alias)] if alias else None)
             entry = aws.eks.AccessEntry(
-                f"{name}-admin-{index}",
+                entry_name,
                 cluster_name=args.cluster_name,
                 principal_arn=admin,
                 type="STANDARD",
                 tags=dict(args.tags),
-                opts=child,
+                opts=renamed,
             )
             aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{index}",
+                entry_name,
                 cluster_name=args.cluster_name,
                 principal_arn=entry.principal_arn,
                 policy_arn=CLUSTER_ADMIN_POLICY,
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=child,
+                opts=renamed,
             )
         aws.eks.AccessEntry(
             f"{name}-data-scientists",

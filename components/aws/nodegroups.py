@@ -4,70 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from teamstack import instances
+from teamstack.pools import NodePool
 
-GPU_TAINT_KEY = "nvidia.com/gpu"
-GPU_TAINT_VALUE = "present"
-SYSTEM_TAINT_KEY = "CriticalAddonsOnly"
-SYSTEM_TAINT_VALUE = "true"
 AUTOSCALER_PREFIX = "k8s.io/cluster-autoscaler"
 # Pods using the node role through the instance metadata service would bypass Pod Identity: one hop keeps IMDS
 # reachable from the node (and host-network add-ons) but not from pod network namespaces.
 IMDS_HOP_LIMIT = 1
 ROOT_DEVICE = "/dev/xvda"  # Amazon Linux 2023 root volume
+# EKS spells the pool's capacity so.
+CAPACITY_TYPES = {"on-demand": "ON_DEMAND", "spot": "SPOT"}
 
 
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"] = "NO_SCHEDULE"
-
-    @property
-    def kubernetes_effect(self) -> str:
-        return {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}[
-            self.effect
-        ]
+def ami_type(pool: NodePool) -> str:
+    """The EKS AMI type (Amazon Linux 2023) for the pool's architecture and GPUs."""
+    return instances.eks_ami_type(pool.arch, gpu=pool.kind == "gpu")
 
 
-@dataclass(frozen=True)
-class NodeGroupSpec:
-    """One group as the platform builds it, derived from the team config (pure data, unit-tested)."""
-
-    name: str
-    kind: Literal["system", "cpu", "gpu"]
-    instance_types: tuple[str, ...]
-    min_size: int
-    desired_size: int
-    max_size: int
-    capacity_type: Literal["ON_DEMAND", "SPOT"]
-    disk_size_gib: int
-    labels: Mapping[str, str]
-    taints: tuple[Taint, ...] = ()
-    gpus_per_node: int = 0
-    arch: instances.Arch = "x86_64"
-
-    @property
-    def ami_type(self) -> str:
-        return instances.eks_ami_type(self.arch, gpu=self.kind == "gpu")
-
-
-def autoscaler_tags(cluster_name: str, spec: NodeGroupSpec) -> dict[str, str]:
+def autoscaler_tags(cluster_name: str, pool: NodePool) -> dict[str, str]:
     """Tags cluster-autoscaler reads to discover a group and to build a node template when it has no nodes."""
     tags = {f"{AUTOSCALER_PREFIX}/enabled": "true", f"{AUTOSCALER_PREFIX}/{cluster_name}": "owned"}
     template = f"{AUTOSCALER_PREFIX}/node-template"
-    for key, value in spec.labels.items():
+    for key, value in pool.labels.items():
         tags[f"{template}/label/{key}"] = value
-    for taint in spec.taints:
-        tags[f"{template}/taint/{taint.key}"] = f"{taint.value}:{taint.kubernetes_effect}"
-    if spec.gpus_per_node:
-        tags[f"{template}/resources/nvidia.com/gpu"] = str(spec.gpus_per_node)
-    tags[f"{template}/resources/ephemeral-storage"] = f"{spec.disk_size_gib}Gi"
+    for taint in pool.taints:
+        tags[f"{template}/taint/{taint.key}"] = f"{taint.value}:{taint.effect}"
+    if pool.gpus_per_node:
+        tags[f"{template}/resources/nvidia.com/gpu"] = str(pool.gpus_per_node)
+    tags[f"{template}/resources/ephemeral-storage"] = f"{pool.disk_size_gib}Gi"
     return tags
 
 
@@ -86,7 +54,7 @@ class NodeGroupArgs:
     subnet_ids: Sequence[pulumi.Input[str]]
     kubernetes_version: str
     kms_key_arn: pulumi.Input[str]
-    spec: NodeGroupSpec
+    pool: NodePool
     tags: Mapping[str, str]
 
 
@@ -95,12 +63,12 @@ class NodeGroup(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("teamstack:aws:NodeGroup", name, None, opts)
-        spec = args.spec
+        pool = args.pool
         child = pulumi.ResourceOptions(parent=self)
-        instance_tags = {**args.tags, "Name": name, "teamstack.io/node-group": spec.name}
+        instance_tags = {**args.tags, "Name": name, "teamstack.io/node-group": pool.name}
         template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
-            description=f"teamstack {spec.kind} nodes of group {spec.name}",
+            description=f"teamstack {pool.kind} nodes of group {pool.name}",
             update_default_version=True,
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
@@ -112,7 +80,7 @@ class NodeGroup(pulumi.ComponentResource):
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                     device_name=ROOT_DEVICE,
                     ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=spec.disk_size_gib,
+                        volume_size=pool.disk_size_gib,
                         volume_type="gp3",
                         encrypted="true",
                         kms_key_id=args.kms_key_arn,
@@ -127,22 +95,24 @@ class NodeGroup(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        group_tags = {**args.tags, **autoscaler_tags(args.cluster_name_text, spec)}
+        group_tags = {**args.tags, **autoscaler_tags(args.cluster_name_text, pool)}
         self.node_group = aws.eks.NodeGroup(
             f"{name}-ng",
             cluster_name=args.cluster_name,
             node_role_arn=args.node_role_arn,
             subnet_ids=list(args.subnet_ids),
             version=args.kubernetes_version,
-            ami_type=spec.ami_type,
-            capacity_type=spec.capacity_type,
-            instance_types=list(spec.instance_types),
+            ami_type=ami_type(pool),
+            capacity_type=CAPACITY_TYPES[pool.capacity],
+            instance_types=list(pool.type_names),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=spec.min_size, desired_size=spec.desired_size, max_size=spec.max_size
+                min_size=pool.min_size, desired_size=pool.desired_size, max_size=pool.max_size
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
-            labels=dict(spec.labels),
-            taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.effect) for t in spec.taints],
+            labels=dict(pool.labels),
+            taints=[
+                aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.provider_effect) for t in pool.taints
+            ],
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
@@ -153,7 +123,7 @@ class NodeGroup(pulumi.ComponentResource):
         # EKS does not copy node group tags to the Auto Scaling group, where cluster-autoscaler reads the
         # node-template tags that let it scale a group up from zero nodes.
         asg_name = self.node_group.resources.apply(_autoscaling_group_name)
-        for key, value in autoscaler_tags(args.cluster_name_text, spec).items():
+        for key, value in autoscaler_tags(args.cluster_name_text, pool).items():
             aws.autoscaling.Tag(
                 f"{name}-asg-{key.removeprefix(AUTOSCALER_PREFIX + '/').replace('/', '-')}",
                 autoscaling_group_name=asg_name,

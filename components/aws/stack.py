@@ -24,23 +24,15 @@ from components.aws.cluster import (
 from components.aws.iam import TeamRoles, TeamRolesArgs
 from components.aws.kms import TeamKey, TeamKeyArgs
 from components.aws.network import Network, NetworkArgs
-from components.aws.nodegroups import (
-    GPU_TAINT_KEY,
-    GPU_TAINT_VALUE,
-    SYSTEM_TAINT_KEY,
-    SYSTEM_TAINT_VALUE,
-    NodeGroup,
-    NodeGroupArgs,
-    NodeGroupSpec,
-    Taint,
-)
+from components.aws.nodegroups import NodeGroup, NodeGroupArgs
 from components.aws.pipeline import SPEC_PREFIX, BuildLogs, ImagePipeline, ImagePipelineArgs
 from components.aws.registry import Registry, RegistryArgs
 from components.k8s import spec as k8s_spec
 from components.k8s.layer import AwsAutoscaling, KubernetesLayer, KubernetesLayerArgs, PodIdentityBinding
-from teamstack import instances, naming
+from teamstack import naming
 from teamstack.config import TeamConfig
-from teamstack.manifest import TeamManifest, shared_sections
+from teamstack.manifest import TeamManifest, node_group_entry, shared_sections
+from teamstack.pools import NodePool, worker_pools
 
 
 @dataclass(frozen=True)
@@ -50,48 +42,6 @@ class AwsEnvironment:
     account_id: str
     partition: str
     zones: tuple[str, ...]
-
-
-def node_group_specs(team: TeamConfig) -> list[NodeGroupSpec]:
-    """The system group plus the configured groups, as the platform builds them (pure)."""
-    system = team.system_node_group
-    system_types = tuple(system.instance_types)
-    specs = [
-        NodeGroupSpec(
-            name="system",
-            kind="system",
-            instance_types=system_types,
-            min_size=system.min_size,
-            desired_size=system.desired,
-            max_size=system.max_size,
-            capacity_type="ON_DEMAND",
-            disk_size_gib=system.disk_size_gib,
-            labels={"teamstack.io/node-group": "system", "teamstack.io/node-kind": "system"},
-            # Only add-ons that tolerate this (CoreDNS, operators, the autoscaler) run on system nodes.
-            taints=(Taint(SYSTEM_TAINT_KEY, SYSTEM_TAINT_VALUE),),
-            arch=instances.parse_instance_type(system_types[0]).arch,
-        )
-    ]
-    for group in team.node_groups:
-        parsed = [instances.parse_instance_type(t) for t in group.instance_types]
-        gpu = group.kind == "gpu"
-        specs.append(
-            NodeGroupSpec(
-                name=group.name,
-                kind=group.kind,
-                instance_types=tuple(group.instance_types),
-                min_size=group.min_size,
-                desired_size=group.desired,
-                max_size=group.max_size,
-                capacity_type="SPOT" if group.capacity == "spot" else "ON_DEMAND",
-                disk_size_gib=group.disk_size_gib,
-                labels={**group.labels, "teamstack.io/node-group": group.name, "teamstack.io/node-kind": group.kind},
-                taints=(Taint(GPU_TAINT_KEY, GPU_TAINT_VALUE),) if gpu else (),
-                gpus_per_node=parsed[0].gpu.count if gpu and parsed[0].gpu else 0,
-                arch=parsed[0].arch,
-            )
-        )
-    return specs
 
 
 class AwsTeamStack(pulumi.ComponentResource):
@@ -247,23 +197,23 @@ class AwsTeamStack(pulumi.ComponentResource):
             ),
             child,
         )
-        node_groups: list[tuple[NodeGroupSpec, NodeGroup]] = []
-        for spec in node_group_specs(team):
+        node_groups: list[tuple[NodePool, NodeGroup]] = []
+        for pool in team.pools:
             group = NodeGroup(
-                f"{name}-{spec.name}",
+                f"{name}-{pool.name}",  # by the pool's name: a reorder in the stack file renames nothing
                 NodeGroupArgs(
-                    cluster.name,
-                    cluster_name,
-                    roles.node.arn,
-                    network.private_subnet_ids,
-                    team.kubernetes_version,
-                    key.arn,
-                    spec,
-                    tags,
+                    cluster_name=cluster.name,
+                    cluster_name_text=cluster_name,
+                    node_role_arn=roles.node.arn,
+                    subnet_ids=network.private_subnet_ids,
+                    kubernetes_version=team.kubernetes_version,
+                    kms_key_arn=key.arn,
+                    pool=pool,
+                    tags=tags,
                 ),
                 child,
             )
-            node_groups.append((spec, group))
+            node_groups.append((pool, group))
         access = ClusterAccess(
             f"{name}-access",
             ClusterAccessArgs(
@@ -367,7 +317,7 @@ class AwsTeamStack(pulumi.ComponentResource):
             "clusterEndpoint": cluster.endpoint,
             "kubernetesVersion": team.kubernetes_version,
             "namespace": namespace,
-            "nodeGroups": {spec.name: group.name for spec, group in node_groups},
+            "nodeGroups": {pool.name: group.name for pool, group in node_groups},
             "roleArns": {
                 "cluster": roles.cluster.arn,
                 "node": roles.node.arn,
@@ -394,7 +344,7 @@ class AwsTeamStack(pulumi.ComponentResource):
         team: TeamConfig,
         cluster: Cluster,
         cluster_ready: list[pulumi.Resource],
-        node_groups: list[tuple[NodeGroupSpec, NodeGroup]],
+        node_groups: list[tuple[NodePool, NodeGroup]],
         registry: Registry,
         data_scientist_group: str,
         recipe_hash: str,
@@ -420,11 +370,7 @@ class AwsTeamStack(pulumi.ComponentResource):
                 settings=team.kubernetes,
                 provider=provider,
                 namespace=team.team_namespace,
-                pools=[
-                    k8s_spec.WorkerPool(spec.name, spec.kind, spec.max_size, spec.gpus_per_node)
-                    for spec, _ in node_groups
-                    if spec.kind != "system"
-                ],
+                pools=worker_pools(team.pools),
                 identity=PodIdentityBinding(),
                 data_scientists=[k8s_spec.RbacSubject("Group", data_scientist_group)],
                 image=registry.url.apply(lambda url: f"{url}:{default_tag}"),
@@ -452,7 +398,7 @@ class AwsTeamStack(pulumi.ComponentResource):
     def _manifest(
         team: TeamConfig,
         account: str,
-        node_groups: list[tuple[NodeGroupSpec, NodeGroup]],
+        node_groups: list[tuple[NodePool, NodeGroup]],
         recipe_hash: str,
         build_log_group: str,
         v: dict[str, Any],
@@ -477,21 +423,8 @@ class AwsTeamStack(pulumi.ComponentResource):
                     "clusterSecurityGroupId": v["cluster_sg"],
                 },
                 "nodeGroups": [
-                    {
-                        "name": spec.name,
-                        "kind": spec.kind,
-                        "nodeGroupName": group_name,
-                        "instanceTypes": list(spec.instance_types),
-                        "minSize": spec.min_size,
-                        "maxSize": spec.max_size,
-                        "capacity": "spot" if spec.capacity_type == "SPOT" else "on-demand",
-                        "gpusPerNode": spec.gpus_per_node,
-                        "labels": dict(spec.labels),
-                        "taints": [
-                            {"key": t.key, "value": t.value, "effect": t.kubernetes_effect} for t in spec.taints
-                        ],
-                    }
-                    for (spec, _), group_name in zip(node_groups, v["group_names"], strict=True)
+                    node_group_entry(pool, group_name)
+                    for (pool, _), group_name in zip(node_groups, v["group_names"], strict=True)
                 ],
                 "registry": {"repositoryUri": v["repository"]},
                 "build": {

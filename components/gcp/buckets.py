@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from teamstack import naming
+
 # Google's writer of GCS usage and storage logs; it needs objectCreator on the access-log bucket.
 USAGE_LOG_WRITER = "group:cloud-storage-analytics@google.com"
 # Deleted objects stay restorable for a week (GCS soft delete), on top of versioning.
@@ -81,15 +83,16 @@ class SecureBucket(pulumi.ComponentResource):
         members: Sequence[pulumi.Input[str]],
         condition: gcp.storage.BucketIAMMemberConditionArgs | None = None,
     ) -> list[gcp.storage.BucketIAMMember]:
-        """Bucket-level (never project-level) role bindings, one member each, additive."""
+        """Bucket-level (never project-level) role bindings, one member each, additive, named by the member
+        (`naming.keyed_names`), so removing one member leaves the others' bindings alone."""
         return [
             gcp.storage.BucketIAMMember(
-                f"{name}-{i}",
+                binding,
                 bucket=self.bucket.name,
                 role=role,
                 member=member,
                 condition=condition,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=alias)] if alias else None),
             )
-            for i, member in enumerate(members)
+            for (binding, alias), member in zip(naming.keyed_names(name, members), members, strict=True)
         ]

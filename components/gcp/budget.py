@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from teamstack import naming
+
 
 @dataclass(frozen=True)
 class TeamBudgetArgs:
@@ -25,17 +27,20 @@ class TeamBudget(pulumi.ComponentResource):
     def __init__(self, name: str, args: TeamBudgetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("teamstack:gcp:TeamBudget", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # Named by the address (`naming.keyed_names`): removing one never replaces the other channels.
         self.channels = [
             gcp.monitoring.NotificationChannel(
-                f"{name}-email-{i}",
+                channel,
                 project=args.project,
                 type="email",
                 display_name=f"{args.team} budget: {email}",
                 labels={"email_address": email},
                 user_labels=dict(args.labels),
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=alias)] if alias else None),
             )
-            for i, email in enumerate(args.alert_emails)
+            for (channel, alias), email in zip(
+                naming.keyed_names(f"{name}-email", args.alert_emails), args.alert_emails, strict=True
+            )
         ]
         units, cents = divmod(round(args.monthly_limit_usd * 100), 100)
         self.budget = gcp.billing.Budget(

@@ -21,88 +21,14 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.gcp.network import PODS_RANGE, SERVICES_RANGE
-from teamstack import gcp_machines
-from teamstack.config import TeamConfig
+from teamstack.pools import NodePool
 
-GPU_TAINT = ("nvidia.com/gpu", "present", "NO_SCHEDULE")
-SYSTEM_TAINT = ("CriticalAddonsOnly", "true", "NO_SCHEDULE")
 OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]  # access is decided by IAM, not scopes
 DISK_TYPE = "pd-balanced"
 # GKE-managed NVIDIA drivers: the newest the node's GKE version supports.
 GPU_DRIVER_VERSION = "LATEST"
 CLUSTER_LOG_COMPONENTS = ["SYSTEM_COMPONENTS", "WORKLOADS", "APISERVER", "CONTROLLER_MANAGER", "SCHEDULER"]
 CLUSTER_METRIC_COMPONENTS = ["SYSTEM_COMPONENTS", "APISERVER", "CONTROLLER_MANAGER", "SCHEDULER"]
-
-
-@dataclass(frozen=True)
-class NodePoolSpec:
-    """One node pool as the config describes it, in GKE terms."""
-
-    name: str
-    kind: str  # system | cpu | gpu
-    machine_type: str
-    min_nodes: int
-    desired_nodes: int
-    max_nodes: int
-    spot: bool
-    disk_size_gib: int
-    labels: Mapping[str, str]
-    taints: tuple[tuple[str, str, str], ...]
-    gpu: gcp_machines.GpuAttachment | None = None
-    # The zones the pool may use; None: every zone of the cluster.
-    zones: tuple[str, ...] | None = None
-
-    @property
-    def gpus_per_node(self) -> int:
-        return self.gpu.count if self.gpu else 0
-
-
-def node_pool_specs(team: TeamConfig) -> list[NodePoolSpec]:
-    """The system pool first, then the configured pools (config already validated)."""
-    system = team.system_node_group
-    specs = [
-        NodePoolSpec(
-            name="system",
-            kind="system",
-            machine_type=team.system_machine_type,
-            min_nodes=system.min_size,
-            desired_nodes=system.desired,
-            max_nodes=system.max_size,
-            spot=False,
-            disk_size_gib=system.disk_size_gib,
-            labels={"teamstack.io/node-group": "system", "teamstack.io/node-kind": "system"},
-            taints=(SYSTEM_TAINT,),
-            # As many zones as the pool has nodes at its minimum: a regional pool starts with a node in every
-            # zone it spans, so one zone for the single default node, two or more for highAvailability.
-            zones=team.gcp_zones[: max(1, system.min_size)],
-        )
-    ]
-    for group in team.node_groups:
-        assert group.machine_type is not None  # check_team requires it on GCP
-        gpu = (
-            gcp_machines.check_gpu_pool(group.machine_type, group.gpu_type, group.gpu_count)
-            if group.kind == "gpu"
-            else None
-        )
-        labels = {**group.labels, "teamstack.io/node-group": group.name, "teamstack.io/node-kind": group.kind}
-        if gpu is not None:
-            labels["teamstack.io/gpu-type"] = gpu.type
-        specs.append(
-            NodePoolSpec(
-                name=group.name,
-                kind=group.kind,
-                machine_type=group.machine_type,
-                min_nodes=group.min_size,
-                desired_nodes=group.desired,
-                max_nodes=group.max_size,
-                spot=group.capacity == "spot",
-                disk_size_gib=group.disk_size_gib,
-                labels=labels,
-                taints=(GPU_TAINT,) if gpu else (),
-                gpu=gpu,
-            )
-        )
-    return specs
 
 
 @dataclass(frozen=True)
@@ -122,7 +48,7 @@ class ClusterArgs:
     kms_key_id: pulumi.Input[str]
     node_service_account: pulumi.Input[str]
     labels: Mapping[str, str]
-    pools: Sequence[NodePoolSpec]
+    pools: Sequence[NodePool]
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -221,13 +147,14 @@ class Cluster(pulumi.ComponentResource):
         )
         self.register_outputs({"name": self.cluster.name, "endpoint": self.cluster.endpoint})
 
-    def _pool(self, name: str, spec: NodePoolSpec, args: ClusterArgs) -> gcp.container.NodePool:
+    def _pool(self, name: str, spec: NodePool, args: ClusterArgs) -> gcp.container.NodePool:
         zones = spec.zones or tuple(args.zones)
+        gpu = spec.gpu
         accelerators = (
             [
                 gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
-                    type=spec.gpu.type,
-                    count=spec.gpu.count,
+                    type=gpu.accelerator,
+                    count=gpu.count,
                     gpu_driver_installation_config=(
                         gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
                             gpu_driver_version=GPU_DRIVER_VERSION
@@ -235,7 +162,7 @@ class Cluster(pulumi.ComponentResource):
                     ),
                 )
             ]
-            if spec.gpu
+            if gpu is not None and gpu.accelerator is not None  # GKE pools always name it (teamstack.pools)
             else None
         )
         return gcp.container.NodePool(
@@ -246,15 +173,15 @@ class Cluster(pulumi.ComponentResource):
             cluster=self.cluster.name,
             node_locations=list(zones),
             # The first nodes per zone; afterwards the autoscaler owns the count.
-            initial_node_count=math.ceil(spec.desired_nodes / len(zones)),
+            initial_node_count=math.ceil(spec.desired_size / len(zones)),
             autoscaling=gcp.container.NodePoolAutoscalingArgs(
-                total_min_node_count=spec.min_nodes,
-                total_max_node_count=spec.max_nodes,
+                total_min_node_count=spec.min_size,
+                total_max_node_count=spec.max_size,
                 location_policy="ANY" if spec.spot else "BALANCED",
             ),
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             node_config=gcp.container.NodePoolNodeConfigArgs(
-                machine_type=spec.machine_type,
+                machine_type=spec.type_names[0],
                 disk_size_gb=spec.disk_size_gib,
                 disk_type=DISK_TYPE,
                 boot_disk_kms_key=args.kms_key_id,
@@ -264,7 +191,10 @@ class Cluster(pulumi.ComponentResource):
                 oauth_scopes=OAUTH_SCOPES,
                 labels=dict(spec.labels),
                 resource_labels={**args.labels, "node-pool": spec.name},
-                taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=k, value=v, effect=e) for k, v, e in spec.taints],
+                taints=[
+                    gcp.container.NodePoolNodeConfigTaintArgs(key=t.key, value=t.value, effect=t.provider_effect)
+                    for t in spec.taints
+                ],
                 guest_accelerators=accelerators,
                 shielded_instance_config=_shielded(),
                 workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(

@@ -94,12 +94,15 @@ class TeamIdentities(pulumi.ComponentResource):
         )
 
     def _project_roles(self, who: str, roles: Sequence[str], members: Sequence[pulumi.Input[str]]) -> None:
+        """One additive binding per role and member, named by the member (`naming.keyed_names`): removing a member
+        deletes its bindings only, never renames (so replaces) the others'."""
         for role in roles:
-            for i, member in enumerate(members):
+            base = f"{self._name}-{who}-{role.removeprefix('roles/').replace('.', '-')}"
+            for (binding, alias), member in zip(naming.keyed_names(base, members), members, strict=True):
                 gcp.projects.IAMMember(
-                    f"{self._name}-{who}-{role.removeprefix('roles/').replace('.', '-')}-{i}",
+                    binding,
                     project=self._project,
                     role=role,
                     member=member,
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=alias)] if alias else None),
                 )

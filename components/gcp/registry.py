@@ -80,14 +80,14 @@ class Registry(pulumi.ComponentResource):
         self.register_outputs({"url": self.url})
 
     def grant(self, name: str, role: str, members: Sequence[pulumi.Input[str]]) -> None:
-        """Repository-level role bindings (never project-level)."""
-        for i, member in enumerate(members):
+        """Repository-level role bindings (never project-level), named by the member (`naming.keyed_names`)."""
+        for (binding, alias), member in zip(naming.keyed_names(name, members), members, strict=True):
             gcp.artifactregistry.RepositoryIamMember(
-                f"{name}-{i}",
+                binding,
                 project=self.repository.project,
                 location=self.repository.location,
                 repository=self.repository.name,
                 role=role,
                 member=member,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=alias)] if alias else None),
             )

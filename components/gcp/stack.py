@@ -11,22 +11,21 @@ import pulumi_gcp as gcp
 
 from components.gcp.buckets import USAGE_LOG_WRITER, SecureBucket, SecureBucketArgs
 from components.gcp.budget import TeamBudget, TeamBudgetArgs
-from components.gcp.cluster import Cluster, ClusterArgs, NodePoolSpec, node_pool_specs
+from components.gcp.cluster import Cluster, ClusterArgs
 from components.gcp.iam import TeamIdentities, TeamIdentitiesArgs
 from components.gcp.kms import TeamKey, TeamKeyArgs
 from components.gcp.network import Network, NetworkArgs
 from components.gcp.pipeline import ImagePipeline, ImagePipelineArgs
 from components.gcp.registry import Registry, RegistryArgs
-from components.k8s import spec as k8s_spec
 from components.k8s.gke import gke_kubernetes_layer
 from teamstack import naming
 from teamstack.config import TeamConfig
 from teamstack.envhash import SPEC_PREFIX
-from teamstack.manifest import TeamManifest, shared_sections
+from teamstack.manifest import TeamManifest, node_group_entry, shared_sections
+from teamstack.pools import NodePool, worker_pools
 
 # The build's logs: Cloud Logging, log name `cloudbuild` of the project (options.logging CLOUD_LOGGING_ONLY).
 BUILD_LOG = "projects/{project}/logs/cloudbuild"
-_K8S_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule", "NO_EXECUTE": "NoExecute"}
 
 
 @dataclass(frozen=True)
@@ -177,7 +176,7 @@ class GcpTeamStack(pulumi.ComponentResource):
                         people.node.email),
             child,
         )  # fmt: skip
-        specs = node_pool_specs(team)
+        pools_model = team.pools
         cluster = Cluster(
             f"{name}-cluster",
             ClusterArgs(
@@ -196,7 +195,7 @@ class GcpTeamStack(pulumi.ComponentResource):
                 kms_key_id=key.id,
                 node_service_account=people.node.email,
                 labels=labels,
-                pools=specs,
+                pools=pools_model,
                 depends_on=key_ready,
             ),
             child,
@@ -222,11 +221,7 @@ class GcpTeamStack(pulumi.ComponentResource):
             team,
             endpoint=cluster.endpoint,
             certificate_authority=cluster.certificate_authority,
-            pools=[
-                k8s_spec.WorkerPool(spec.name, spec.kind, spec.max_nodes, spec.gpus_per_node)
-                for spec in specs
-                if spec.kind != "system"
-            ],
+            pools=worker_pools(pools_model),
             scheduler_gsa=people.dask_scheduler.email,
             worker_gsa=people.dask_worker.email,
             repository_url=registry.url,
@@ -252,7 +247,7 @@ class GcpTeamStack(pulumi.ComponentResource):
             child,
         )
 
-        pools = [(spec, cluster.pools[spec.name]) for spec in specs]
+        pools = [(pool, cluster.pools[pool.name]) for pool in pools_model]
         manifest = pulumi.Output.all(
             network=network.network.name,
             subnetwork=network.subnetwork.name,
@@ -297,7 +292,7 @@ class GcpTeamStack(pulumi.ComponentResource):
             "kubernetesVersion": team.kubernetes_version,
             "releaseChannel": team.release_channel.upper(),
             "namespace": namespace,
-            "nodePools": {spec.name: pool.name for spec, pool in pools},
+            "nodePools": {model.name: pool.name for model, pool in pools},
             "serviceAccounts": {
                 "node": people.node.email,
                 "daskScheduler": people.dask_scheduler.email,
@@ -320,7 +315,7 @@ class GcpTeamStack(pulumi.ComponentResource):
     def _manifest(
         team: TeamConfig,
         env: GcpEnvironment,
-        pools: list[tuple[NodePoolSpec, gcp.container.NodePool]],
+        pools: list[tuple[NodePool, gcp.container.NodePool]],
         recipe_hash: str,
         v: dict[str, Any],
     ) -> TeamManifest:
@@ -339,19 +334,8 @@ class GcpTeamStack(pulumi.ComponentResource):
                 ),
                 "network": {"network": v["network"], "subnetwork": v["subnetwork"], "zones": list(env.zones)},
                 "nodeGroups": [
-                    {
-                        "name": spec.name,
-                        "kind": spec.kind,
-                        "nodeGroupName": pool_name,
-                        "instanceTypes": [spec.machine_type],
-                        "minSize": spec.min_nodes,
-                        "maxSize": spec.max_nodes,
-                        "capacity": "spot" if spec.spot else "on-demand",
-                        "gpusPerNode": spec.gpus_per_node,
-                        "labels": dict(spec.labels),
-                        "taints": [{"key": k, "value": val, "effect": _K8S_EFFECTS[e]} for k, val, e in spec.taints],
-                    }
-                    for (spec, _), pool_name in zip(pools, v["pool_names"], strict=True)
+                    node_group_entry(pool, pool_name)
+                    for (pool, _), pool_name in zip(pools, v["pool_names"], strict=True)
                 ],
                 "registry": {"repositoryUri": v["repository"]},
                 "build": {

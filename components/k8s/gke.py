@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from components.k8s import spec
 from components.k8s.layer import KubernetesLayer, KubernetesLayerArgs, WorkloadIdentityBinding
 from teamstack.config import TeamConfig
+from teamstack.pools import NodePool
 
 
 def gke_kubernetes_layer(
@@ -24,7 +25,7 @@ def gke_kubernetes_layer(
     team: TeamConfig,
     endpoint: pulumi.Input[str],
     certificate_authority: pulumi.Input[str],
-    pools: Sequence[spec.WorkerPool],
+    pools: Sequence[NodePool],
     scheduler_gsa: pulumi.Input[str],
     worker_gsa: pulumi.Input[str],
     repository_url: pulumi.Input[str],

@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 from components.k8s import spec
 from teamstack import naming
 from teamstack.config import KubernetesConfig
+from teamstack.pools import NodePool
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class KubernetesLayerArgs:
     settings: KubernetesConfig
     provider: k8s.Provider  # built from the stack's own cluster
     namespace: str
-    pools: Sequence[spec.WorkerPool]
+    pools: Sequence[NodePool]
     identity: PodIdentityBinding | WorkloadIdentityBinding
     data_scientists: Sequence[spec.RbacSubject]
     image: pulumi.Input[str]  # the team's default Dask image in its own registry

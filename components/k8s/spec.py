@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 from teamstack import envhash, naming, quantity
 from teamstack.config import KubernetesConfig
+from teamstack.pools import GPU_TAINT_KEY, SYSTEM_TAINT_KEY, NodePool, gpu_share
+from teamstack.pools import NODE_KIND_LABEL as NODE_KIND_LABEL  # the layer's node selectors
 
 # --- labels, taints and names shared with the node groups of both clouds ------------------------------------
 
-NODE_KIND_LABEL = "teamstack.io/node-kind"  # system / cpu / gpu, set on every node group
+# NODE_KIND_LABEL (system / cpu / gpu, on every pool) and the taints are the node-pool model's (teamstack.pools).
 GPU_RESOURCE = "nvidia.com/gpu"
-GPU_TAINT_KEY = "nvidia.com/gpu"  # GPU nodes carry nvidia.com/gpu=present:NoSchedule (EKS: ours; GKE: its own)
-SYSTEM_TAINT_KEY = "CriticalAddonsOnly"
 MANAGED_BY_LABELS = {"app.kubernetes.io/managed-by": naming.MANAGED_BY}
 PLATFORM_LABEL_PREFIX = "teamstack.io/"
 
@@ -67,16 +67,6 @@ WORKER_DASHBOARD_PORT = 8788
 # Workers and nannies listen on ports the kernel picks (the operator's worker spec sets none), which Linux takes
 # from net.ipv4.ip_local_port_range: 32768-60999 unless a node changes it.
 EPHEMERAL_PORTS = (32768, 60999)
-
-
-@dataclass(frozen=True)
-class WorkerPool:
-    """A node group/pool Dask workers run on, as the layer needs to know it (cloud-neutral)."""
-
-    name: str
-    kind: str  # "cpu" or "gpu" (node groups of both clouds spell it so)
-    max_size: int
-    gpus_per_node: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,11 +138,9 @@ def object_annotations(tags: Mapping[str, str]) -> dict[str, str]:
 # --- quota, defaults, priorities --------------------------------------------------------------------------------
 
 
-def team_gpus(settings: KubernetesConfig, pools: Sequence[WorkerPool]) -> int:
-    """The team's GPU share: the configured number, or every GPU its GPU pools can hold at their maxSize."""
-    if settings.quota.gpus is not None:
-        return settings.quota.gpus
-    return sum(p.max_size * p.gpus_per_node for p in pools if p.kind == "gpu")
+def team_gpus(settings: KubernetesConfig, pools: Sequence[NodePool]) -> int:
+    """The team's GPU share: every GPU its pools can hold at their maxSize, or `quota.gpus` when set lower."""
+    return gpu_share(pools, settings.quota.gpus)
 
 
 def quota_hard(settings: KubernetesConfig, gpus: int) -> dict[str, str]:

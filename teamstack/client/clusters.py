@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from getpass import getuser
 from typing import Any
 
+from teamstack import gcp_machines, instances
 from teamstack.client.errors import ClusterError
 from teamstack.client.status import owner_label
-from teamstack.manifest import DaskDefaults, GcpIdentity, GcpNetwork, Identity, Network, TeamManifest
+from teamstack.manifest import DaskDefaults, GcpIdentity, GcpNetwork, Identity, Network, NodeGroup, TeamManifest
+from teamstack.pools import GKE_GPU_TYPE_LABEL, NODE_GROUP_LABEL, aws_node_type, gcp_node_type
 
 SCHEDULER_PORT_NAME = "tcp-comm"
 # Node labels the cloud puts on spot nodes.
@@ -45,9 +47,46 @@ _RESTRICTED_CONTAINER = {
 _RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
+# What a data scientist asks for: False (CPU workers), True (any GPU group) or a GPU model ("t4", "a10g", "l4").
+GpuRequest = bool | str
+
+
 def is_gpu_instance_type(instance_type: str) -> bool:
-    """EC2 GPU families (p*, g*; not the Graviton 'g' suffix such as m7g)."""
-    return bool(re.match(r"^(p\d|g\d)", instance_type))
+    """An EC2 type with NVIDIA GPUs, from the platform's instance table (`teamstack.pools`)."""
+    try:
+        return aws_node_type(instance_type).gpu is not None
+    except instances.InstanceTypeError:
+        return False
+
+
+def gpu_type_of(manifest: TeamManifest, group: NodeGroup) -> str | None:
+    """A node group's GPU model ("t4"): the manifest's `gpuType` (schema 2), or for a schema-1 manifest the
+    model its machine type carries, from the same tables the stack uses."""
+    if group.kind != "gpu":
+        return None
+    if group.gpu_type is not None:
+        return group.gpu_type
+    try:
+        if manifest.cloud == "aws":
+            node = aws_node_type(group.instance_types[0])
+        else:
+            accelerator = group.labels.get(GKE_GPU_TYPE_LABEL)
+            node = gcp_node_type(group.instance_types[0], accelerator, group.gpus_per_node if accelerator else None)
+    except ValueError:
+        return None
+    return node.gpu.type if node.gpu else None
+
+
+def _gke_accelerator(manifest: TeamManifest, group: NodeGroup) -> str | None:
+    """GKE's accelerator name of a GCP group (gpuAccelerator; schema 1: the pool label or the GPU model)."""
+    if group.gpu_accelerator or group.labels.get(GKE_GPU_TYPE_LABEL):
+        return group.gpu_accelerator or group.labels[GKE_GPU_TYPE_LABEL]
+    built_in = gcp_machines.BUILT_IN_GPUS.get(group.instance_types[0])
+    if built_in:
+        return built_in[0]
+    model = gpu_type_of(manifest, group)
+    matches = [a.type for a in gcp_machines.ACCELERATORS.values() if a.model.lower() == model]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _dask_defaults(manifest: TeamManifest) -> DaskDefaults:
@@ -59,21 +98,35 @@ def _dask_defaults(manifest: TeamManifest) -> DaskDefaults:
     return manifest.dask
 
 
-def _node_groups(manifest: TeamManifest, gpu: bool) -> list[Any]:
-    kind = "gpu" if gpu else "cpu"
+def _gke_name(manifest: TeamManifest, group: NodeGroup) -> str | None:
+    return _gke_accelerator(manifest, group) if manifest.cloud == "gcp" else None
+
+
+def _node_groups(manifest: TeamManifest, gpu: GpuRequest) -> list[NodeGroup]:
+    """The groups a request may run on: the CPU groups, every GPU group (gpu=True), or those of one GPU model."""
+    if not isinstance(gpu, bool | str):
+        raise ClusterError(f"gpu must be True, False or a GPU type such as 't4', got {gpu!r}")
+    kind = "cpu" if gpu is False else "gpu"
     groups = [group for group in manifest.node_groups if group.kind == kind]
     if not groups:
         raise ClusterError(f"team {manifest.team} has no {kind} node group: ask IT to add one to the stack")
-    return groups
+    if isinstance(gpu, bool):
+        return groups
+    wanted = gpu.strip().lower()
+    chosen = [g for g in groups if wanted in (gpu_type_of(manifest, g), g.gpu_accelerator, _gke_name(manifest, g))]
+    if not chosen:
+        offered = ", ".join(f"{g.name} ({gpu_type_of(manifest, g) or 'unknown'})" for g in groups)
+        raise ClusterError(f"team {manifest.team} has no {gpu!r} GPU group; its GPU groups: {offered}")
+    return chosen
 
 
-def _capacity_selector(manifest: TeamManifest, gpu: bool, spot: bool | None) -> tuple[dict[str, str], Any]:
+def _capacity_selector(manifest: TeamManifest, gpu: GpuRequest, spot: bool | None) -> tuple[dict[str, str], Any]:
     """Node selector and affinity asking for spot / on-demand nodes, checked against the team's node groups."""
     if spot is None:
         return {}, None
     wanted = "spot" if spot else "on-demand"
     if not any(group.capacity == wanted for group in _node_groups(manifest, gpu)):
-        kind = "GPU" if gpu else "CPU"
+        kind = "CPU" if gpu is False else "GPU" if gpu is True else f"{gpu} GPU"
         raise ClusterError(f"team {manifest.team} has no {wanted} {kind} node group; ask without spot= or ask IT")
     if manifest.cloud == "aws":
         return {EKS_CAPACITY_LABEL: "SPOT" if spot else "ON_DEMAND"}, None
@@ -90,23 +143,32 @@ def kube_cluster_spec(
     name: str = "dask",
     image: str | None = None,
     n_workers: int = 0,
-    gpu: bool = False,
+    gpu: GpuRequest = False,
     spot: bool | None = None,
     idle_timeout: int | None = None,
     worker_resources: Mapping[str, Mapping[str, str]] | None = None,
     batch: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The DaskCluster resource for the team's namespace (nothing is contacted)."""
+    """The DaskCluster resource for the team's namespace (nothing is contacted). `gpu`: False, True (any GPU
+    group) or a GPU model ("t4", "a10g", "l4"), which pins the workers to the groups of that model."""
     from dask_kubernetes.operator import make_cluster_spec
 
     defaults = _dask_defaults(manifest)
     if n_workers < 0:
         raise ClusterError(f"n_workers must be >= 0, got {n_workers}")
-    if gpu:
-        _node_groups(manifest, gpu=True)
+    groups = _node_groups(manifest, gpu)
     image = str(image) if image else defaults.image
     worker = worker_resources or (defaults.gpu_worker_resources if gpu else defaults.worker_resources).model_dump()
+    if gpu is not False:
+        asked = int(str(worker.get("limits", {}).get("nvidia.com/gpu", "1")))
+        fits = [g for g in groups if g.gpus_per_node >= asked]
+        if not fits:
+            raise ClusterError(
+                f"a worker asking for {asked} GPUs fits no node of {', '.join(g.name for g in groups)} "
+                f"(at most {max(g.gpus_per_node for g in groups)} per node)"
+            )
+        groups = fits
     scheduler = defaults.worker_resources.model_dump()
     timeout = defaults.idle_timeout_seconds if idle_timeout is None else idle_timeout
     spec: dict[str, Any] = make_cluster_spec(
@@ -137,6 +199,8 @@ def kube_cluster_spec(
     scheduler_container["securityContext"] = dict(_RESTRICTED_CONTAINER)
 
     selector, affinity = _capacity_selector(manifest, gpu, spot)
+    if isinstance(gpu, str) or len(groups) < len(_node_groups(manifest, gpu)):
+        affinity = _with_groups(affinity, [g.name for g in groups])
     worker_pod = spec["spec"]["worker"]["spec"]
     worker_pod.update(
         serviceAccountName=defaults.worker_service_account,
@@ -157,6 +221,18 @@ def kube_cluster_spec(
         insert = worker_container["args"].index("--name")
         worker_container["args"][insert:insert] = ["--resources", f"GPU={gpus}"]
     return spec
+
+
+def _with_groups(affinity: Any, names: list[str]) -> dict[str, Any]:
+    """Required node affinity to the named node groups (their `teamstack.io/node-group` label), added to the
+    capacity affinity if there is one."""
+    expression = {"key": NODE_GROUP_LABEL, "operator": "In", "values": names}
+    if affinity is None:
+        return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [expression]}]}}}  # fmt: skip
+    for term in affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]:
+        term["matchExpressions"].append(expression)
+    return dict(affinity)
 
 
 def kube_cluster(
@@ -316,7 +392,7 @@ def _vm_image(manifest: TeamManifest, image: str | None) -> str:
     raise ClusterError("pass image=... (for example team.environments.build(...)): the team manifest names none")
 
 
-def _instance_type(manifest: TeamManifest, gpu: bool, chosen: str | None) -> str:
+def _instance_type(manifest: TeamManifest, gpu: GpuRequest, chosen: str | None) -> str:
     return chosen or _node_groups(manifest, gpu)[0].instance_types[0]
 
 
@@ -336,7 +412,7 @@ def ec2_cluster_options(
     instance_profile: str | None = None,
     image: str | None = None,
     n_workers: int = 0,
-    gpu: bool = False,
+    gpu: GpuRequest = False,
     spot: bool = False,
     worker_instance_type: str | None = None,
     scheduler_instance_type: str | None = None,
@@ -364,8 +440,12 @@ def ec2_cluster_options(
     if subnet not in network.private_subnet_ids:
         raise ClusterError(f"subnet {subnet} is not one of team {manifest.team}'s private subnets")
     worker_type = _instance_type(manifest, gpu, worker_instance_type)
-    if gpu and not is_gpu_instance_type(worker_type):
-        raise ClusterError(f"gpu=True but {worker_type} is not a GPU instance type")
+    if gpu is not False and not is_gpu_instance_type(worker_type):
+        raise ClusterError(f"gpu={gpu!r} but {worker_type} is not a GPU instance type")
+    if isinstance(gpu, str) and aws_node_type(worker_type).gpu is not None:
+        model = aws_node_type(worker_type).gpu
+        if model is not None and model.type != gpu.strip().lower():
+            raise ClusterError(f"gpu={gpu!r} but {worker_type} carries {model.type.upper()} GPUs")
     timeout = (
         idle_timeout if idle_timeout is not None else (manifest.dask.idle_timeout_seconds if manifest.dask else 1200)
     )
@@ -531,7 +611,7 @@ def gcp_cluster_options(
     *,
     image: str | None = None,
     n_workers: int = 0,
-    gpu: bool = False,
+    gpu: GpuRequest = False,
     gpu_type: str | None = None,
     spot: bool = False,
     worker_machine_type: str | None = None,
@@ -551,8 +631,9 @@ def gcp_cluster_options(
             f"GCPCluster can only use a subnetwork named like its network; team {manifest.team}'s subnetwork "
             f"{network.subnetwork!r} differs from network {network.network!r}: use the Kubernetes backend"
         )
-    if gpu and not gpu_type:
-        raise ClusterError("gpu=True on GCP needs gpu_type=... (for example 'nvidia-tesla-t4')")
+    if gpu is True and gpu_type:
+        gpu = gpu_type  # the older spelling: gpu=True, gpu_type="nvidia-tesla-t4"
+    workers = _gcp_workers(manifest, gpu, worker_machine_type)
     timeout = (
         idle_timeout if idle_timeout is not None else (manifest.dask.idle_timeout_seconds if manifest.dask else 1200)
     )
@@ -563,7 +644,7 @@ def gcp_cluster_options(
         "network": network.network,
         "network_projectid": manifest.account,
         "scheduler_machine_type": scheduler_machine_type or "e2-standard-4",
-        "worker_machine_type": worker_machine_type or (_node_groups(manifest, gpu)[0].instance_types[0]),
+        "worker_machine_type": workers[0],
         "source_image": source_image,
         "docker_image": docker_image,
         "extra_bootstrap": registry_login_commands(docker_image),
@@ -575,9 +656,28 @@ def gcp_cluster_options(
         "scheduler_options": {"idle_timeout": f"{timeout}s"},
         "security": True,
     }
-    if gpu:
-        options.update(worker_ngpus=1, worker_gpu_type=gpu_type)
+    if workers[1] is not None:
+        # Every GPU the machine carries: G2/A2/A3 types come with a fixed count (g2-standard-24: 2 L4s), and
+        # GCE refuses a VM that asks for fewer.
+        options.update(worker_ngpus=workers[1].count, worker_gpu_type=workers[1].accelerator)
     return options
+
+
+def _gcp_workers(manifest: TeamManifest, gpu: GpuRequest, machine: str | None) -> tuple[str, Any]:
+    """The worker machine type and its GPUs (`teamstack.pools.Gpu`, or None) for a GCPCluster request."""
+    group = _node_groups(manifest, gpu)[0]
+    machine = machine or group.instance_types[0]
+    if gpu is False:
+        return machine, None
+    accelerator = None if machine in gcp_machines.BUILT_IN_GPUS else _gke_accelerator(manifest, group)
+    count = group.gpus_per_node if accelerator and machine == group.instance_types[0] else None
+    try:
+        node = gcp_node_type(machine, accelerator, count)
+    except gcp_machines.MachineTypeError as error:
+        raise ClusterError(f"gpu={gpu!r} on {machine}: {error}") from None
+    if node.gpu is None:
+        raise ClusterError(f"gpu={gpu!r} but {machine} carries no GPUs and team group {group.name} names none")
+    return machine, node.gpu
 
 
 def private_gcp_config() -> dict[str, Any]:

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 
 from teamstack import naming
 from teamstack.client.errors import ManifestError
-from teamstack.manifest import TeamManifest
+from teamstack.manifest import READABLE_SCHEMA_VERSIONS, TeamManifest
 
 SUPPORTED_SCHEMA_VERSION = naming.MANIFEST_SCHEMA_VERSION
+READABLE = READABLE_SCHEMA_VERSIONS  # every version this client reads (older stacks keep working)
 
 
 def parse_manifest(text: str | bytes, source: str, team: str | None = None) -> TeamManifest:
@@ -36,7 +37,7 @@ def parse_manifest(text: str | bytes, source: str, team: str | None = None) -> T
     if not isinstance(data, dict) or "schemaVersion" not in data:
         raise ManifestError(f"{source} is not a teamstack manifest: it has no schemaVersion")
     version = data["schemaVersion"]
-    if version != SUPPORTED_SCHEMA_VERSION:
+    if version not in READABLE or isinstance(version, bool):
         advice = (
             "upgrade the teamstack package"
             if isinstance(version, int) and version > SUPPORTED_SCHEMA_VERSION
@@ -44,7 +45,7 @@ def parse_manifest(text: str | bytes, source: str, team: str | None = None) -> T
         )
         raise ManifestError(
             f"team manifest {source} has schemaVersion {version!r}; this client reads "
-            f"{SUPPORTED_SCHEMA_VERSION}: {advice}"
+            f"{' and '.join(map(str, READABLE))}: {advice}"
         )
     try:
         manifest = TeamManifest.model_validate(data)

@@ -10,6 +10,7 @@ a new mandatory policy violation. The cost delta is the estimate of both plans (
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import json
@@ -424,8 +425,20 @@ def diff_plans(
     if old.get("stack") and new.get("stack") and old.get("stack") != new.get("stack"):
         result.notes.append(f"the plans are of different stacks: {old.get('stack')} and {new.get('stack')}")
     before, after = _entries(old), _entries(new)
-    for urn in sorted(set(before) | set(after)):
-        change = _resource_change(urn, before.get(urn), after.get(urn))
+    # A renamed resource names its old URN among its aliases (`options.aliases`): the engine moves it, so it is
+    # compared with its old self (an update showing the new URN), not deleted and created.
+    renamed: dict[str, str] = {}  # new urn -> old urn
+    for urn, entry in after.items():
+        aliases = _options(entry).get("aliases") or []
+        old_urn = next((a for a in aliases if isinstance(a, str) and a in before and a not in after), None)
+        if urn not in before and old_urn is not None and old_urn not in renamed.values():
+            renamed[urn] = old_urn
+    for urn in sorted((set(before) - set(renamed.values())) | set(after)):
+        change = _resource_change(urn, before.get(renamed.get(urn, urn)), after.get(urn))
+        if urn in renamed:
+            rename = FieldChange("urn", renamed[urn], urn)
+            change = change or ResourceChange(urn, str(after[urn]["type"]), str(after[urn].get("name")), "update")
+            change = dataclasses.replace(change, changes=(rename, *change.changes))
         if change is not None:
             result.resources.append(change)
 

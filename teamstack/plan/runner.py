@@ -46,8 +46,13 @@ class PlannedResource:
     inputs: dict[str, Any]
     protect: bool
     retain_on_delete: bool
+    # The URNs this resource had before a rename (its Pulumi aliases): `pulumi up` moves those, never replaces.
+    aliases: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"protect": self.protect, "retainOnDelete": self.retain_on_delete}
+        if self.aliases:
+            options["aliases"] = list(self.aliases)
         return {
             "urn": self.urn,
             "type": self.type,
@@ -56,7 +61,7 @@ class PlannedResource:
             "parent": self.parent,
             "custom": self.custom,
             "inputs": self.inputs,
-            "options": {"protect": self.protect, "retainOnDelete": self.retain_on_delete},
+            "options": options,
         }
 
 
@@ -123,6 +128,19 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 type_ = f"{parent_type}${type_}"
         return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
+    def _alias_urns(self, request: Any) -> tuple[str, ...]:
+        """The old URNs of a renamed resource (its aliases by name), as the engine resolves them: a spec inherits
+        the type and parent it leaves out. The type aliases provider SDKs add to every resource of a renamed type
+        are left out; they say nothing about this program."""
+        urns = []
+        for alias in request.aliases:
+            spec = alias.spec
+            if alias.urn or not spec.name or spec.name == request.name:
+                continue
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            urns.append(self.make_urn(parent, spec.type or request.type, spec.name))
+        return tuple(urns)
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
@@ -138,6 +156,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs=_plain(inputs, self._root),
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
+            aliases=self._alias_urns(request),
         )
         with self._lock:
             self.planned.append(planned)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
-from teamstack import instances
+from teamstack import gcp_machines, instances, pools
 from teamstack.policy.values import UNKNOWN, as_list, get
 
 DASK_PORTS = (8786, 8787)
@@ -124,15 +123,18 @@ def principals(statement: dict[str, Any]) -> list[tuple[str, Any]]:
 
 # --- node types ---------------------------------------------------------------------------------------------
 
-_GCP_GPU_MACHINE = re.compile(r"^(a2|a3|a4|g2|g4)-")
-
 
 def aws_type_has_gpu(name: str) -> bool:
+    """An EC2 type with NVIDIA GPUs, from the instance table (`teamstack.pools` / `teamstack.instances`)."""
     try:
-        return instances.parse_instance_type(name).gpu is not None
+        return pools.aws_node_type(name).gpu is not None
     except instances.InstanceTypeError:
         return False
 
 
 def gcp_machine_has_gpu(name: str) -> bool:
-    return bool(_GCP_GPU_MACHINE.match(name))
+    """A GCE type of an accelerator-optimized series (G2, A2, A3, ...), from the machine-type table."""
+    try:
+        return gcp_machines.parse_machine_type(name).is_accelerated
+    except gcp_machines.MachineTypeError:
+        return False
