@@ -4,20 +4,21 @@ Every consumer reads this model and nothing else: the EKS node groups (`componen
 GKE node pools (`components/gcp/cluster.py`), the Kubernetes quota (the team's GPU share, `gpu_capacity`), the
 team manifest (one entry per pool, with its GPU type and count), and, through `aws_node_type` /
 `gcp_node_type`, the cost estimate and the policy caps, which see only provider inputs. The facts about a
-machine (vCPUs, memory, architecture, GPU model and count) come from the tables in `teamstack.instances`
-(EC2) and `teamstack.gcp_machines` (GCE); nothing here guesses them from a name with a regex of its own.
+machine come from the shipped catalogues (vCPUs, memory: `teamstack.validation.catalogue`, what EC2 and
+Compute Engine report) and the GPU tables in `teamstack.instances` (EC2) and `teamstack.gcp_machines` (GCE);
+nothing here guesses them from a name with a regex of its own.
 
 Pure: no Pulumi, no cloud calls.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from teamstack import gcp_machines, instances
+from teamstack.validation import catalogue
 
 if TYPE_CHECKING:
     from teamstack.config import NodeGroupConfig, TeamConfig
@@ -166,51 +167,18 @@ def gpu_share(pools: Sequence[NodePool], configured: int | None) -> int:
 
 # --- machine facts ------------------------------------------------------------------------------------------
 
-# EC2: vCPUs from the size; memory per vCPU of the general-purpose (m), compute (c) and memory (r) families of
-# generation 5 and later, and of the NVIDIA families, from the EC2 instance type documentation.
-_EC2_SIZE = re.compile(r"^(?:(?P<n>\d*)xlarge|(?P<word>medium|large))\Z")
-_EC2_GIB_PER_VCPU = {"m": 4.0, "c": 2.0, "r": 8.0}
-_EC2_GPU_GIB_PER_VCPU = {"g4dn": 4.0, "g5": 4.0, "g6": 4.0, "g6e": 8.0, "g5g": 2.0}
-
-
-def _ec2_vcpus(size: str) -> int | None:
-    match = _EC2_SIZE.match(size)
-    if match is None:
-        return None  # metal, nano/micro/small: not in the tables
-    if match["word"]:
-        return {"medium": 1, "large": 2}[match["word"]]
-    return 4 * int(match["n"] or 1)
-
-
-def _ec2_memory(family: str, vcpus: int | None) -> float | None:
-    if vcpus is None:
-        return None
-    if family in _EC2_GPU_GIB_PER_VCPU:
-        return _EC2_GPU_GIB_PER_VCPU[family] * vcpus
-    match = re.match(r"^([a-z]+)(\d+)", family)
-    if match and match[1] in _EC2_GIB_PER_VCPU and int(match[2]) >= 5:
-        return _EC2_GIB_PER_VCPU[match[1]] * vcpus
-    return None
+# vCPUs and memory of a type come from the shipped catalogues (teamstack/data/, what EC2 and Compute Engine
+# report); a type the catalogue lacks keeps None, and the validation refuses it (teamstack.validation.team).
+def _shape(machine: catalogue.Machine | None) -> tuple[int | None, float | None]:
+    return (None, None) if machine is None else (machine.vcpus, machine.memory_mib / 1024)
 
 
 def aws_node_type(name: str) -> NodeType:
     """An EC2 instance type's facts. Raises `instances.InstanceTypeError` for a malformed name."""
     parsed = instances.parse_instance_type(name)
-    vcpus = _ec2_vcpus(name.split(".", 1)[1])
+    vcpus, memory = _shape(catalogue.aws_instance(name))
     gpu = Gpu(parsed.gpu.model.lower(), parsed.gpu.count, parsed.gpu.memory_gib) if parsed.gpu else None
-    return NodeType(name, parsed.arch, vcpus, _ec2_memory(parsed.family, vcpus), gpu)
-
-
-# GCE: GB of memory per vCPU by series and shape, from the Compute Engine machine-family documentation.
-_GCE_GIB_PER_VCPU: Mapping[tuple[str, str], float] = {
-    ("n1", "standard"): 3.75, ("n1", "highmem"): 6.5, ("n1", "highcpu"): 0.9,
-    ("e2", "standard"): 4.0, ("e2", "highmem"): 8.0, ("e2", "highcpu"): 1.0,
-    ("n2", "standard"): 4.0, ("n2", "highmem"): 8.0, ("n2", "highcpu"): 1.0,
-    ("n2d", "standard"): 4.0, ("n2d", "highmem"): 8.0, ("n2d", "highcpu"): 1.0,
-    ("n4", "standard"): 4.0, ("n4", "highmem"): 8.0, ("n4", "highcpu"): 2.0,
-    ("c3", "standard"): 4.0, ("c3", "highmem"): 8.0, ("c3", "highcpu"): 2.0,
-    ("c2", "standard"): 4.0, ("t2d", "standard"): 4.0, ("g2", "standard"): 4.0,
-}  # fmt: skip
+    return NodeType(name, parsed.arch, vcpus, memory, gpu)
 
 
 def gcp_node_type(machine_type: str, gpu_type: str | None = None, gpu_count: int | None = None) -> NodeType:
@@ -220,14 +188,12 @@ def gcp_node_type(machine_type: str, gpu_type: str | None = None, gpu_count: int
     attached = None
     if gpu_type is not None or machine_type in gcp_machines.BUILT_IN_GPUS:
         attached = gcp_machines.check_gpu_pool(machine_type, gpu_type, gpu_count)
-    shape = machine_type.split("-")[1] if machine_type.count("-") >= 2 else ""
-    ratio = _GCE_GIB_PER_VCPU.get((parsed.series, shape))
-    memory = ratio * parsed.vcpus if ratio is not None and parsed.vcpus is not None else None
+    vcpus, memory = _shape(catalogue.gcp_machine(machine_type))
     gpu = None
     if attached is not None:
         accelerator = attached.accelerator
         gpu = Gpu(accelerator.model.lower(), attached.count, accelerator.memory_gib, attached.type)
-    return NodeType(machine_type, parsed.arch, parsed.vcpus, memory, gpu)
+    return NodeType(machine_type, parsed.arch, vcpus if vcpus is not None else parsed.vcpus, memory, gpu)
 
 
 # --- from the config ------------------------------------------------------------------------------------------

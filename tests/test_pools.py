@@ -28,8 +28,8 @@ from teamstack.stackfiles import load_project, stack_config
         ("g4dn.12xlarge", 48, 192.0, ("t4", 4, 16)),
         ("g5.12xlarge", 48, 192.0, ("a10g", 4, 24)),
         ("g6e.xlarge", 4, 32.0, ("l40s", 1, 48)),
-        ("g4dn.metal", None, None, ("t4", 8, 16)),  # not in the size table: unknown, never guessed
-        ("t3.medium", 1, None, None),
+        ("g4dn.metal", 96, 384.0, ("t4", 8, 16)),  # bare metal: in the EC2 catalogue like any type
+        ("t3.medium", 2, 4.0, None),  # a medium is 2 vCPUs on t3 (not 1, as a size rule would guess)
     ],
 )
 def test_ec2_facts_come_from_the_tables(
@@ -53,7 +53,7 @@ def test_a_malformed_ec2_type_is_refused_not_guessed() -> None:
         ("g2-standard-8", None, None, (8, 32.0, "l4", 1, "nvidia-l4")),
         ("n1-standard-8", "nvidia-tesla-t4", 1, (8, 30.0, "t4", 1, "nvidia-tesla-t4")),
         ("n1-standard-16", "nvidia-tesla-t4", 4, (16, 60.0, "t4", 4, "nvidia-tesla-t4")),
-        ("a2-highgpu-2g", None, None, (None, None, "a100", 2, "nvidia-tesla-a100")),
+        ("a2-highgpu-2g", None, None, (24, 170.0, "a100", 2, "nvidia-tesla-a100")),
     ],
 )
 def test_gce_facts_come_from_the_tables(

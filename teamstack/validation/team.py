@@ -8,7 +8,7 @@ the key path of the first problem. `check_keys(values)` runs before the model: k
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,7 @@ from teamstack import naming, quantity
 from teamstack.validation import RuleError, catalogue, cidrs, limits, names, principals, shorten
 
 if TYPE_CHECKING:
-    from teamstack.config import NodeGroupConfig, TeamConfig
+    from teamstack.config import TeamConfig
 
 PROJECT = "teamstack"
 # Namespaces a stack's config keys may use, per cloud; `pulumi:` holds the engine's own settings.
@@ -201,14 +201,8 @@ def _gcp_machine(key: str, name: str) -> catalogue.Machine:
     return machine
 
 
-def _group_machines(team: TeamConfig, i: int, group: NodeGroupConfig) -> list[catalogue.Machine]:
-    key = f"teamstack:nodeGroups[{i}]"
-    if team.cloud == "gcp":
-        return [_gcp_machine(f"{key}.machineType", group.machine_type or "")]
-    return [_aws_machine(f"{key}.instanceTypes[{j}]", t, team.region) for j, t in enumerate(group.instance_types)]
-
-
-def _check_types_and_zones(team: TeamConfig) -> dict[int, list[catalogue.Machine]]:
+def _check_types_and_zones(team: TeamConfig) -> None:
+    """Every instance or machine type exists (and, on AWS, is offered in the region); azCount fits the region."""
     if team.cloud == "aws":
         for j, name in enumerate(team.system_node_group.instance_types):
             _aws_machine(f"teamstack:systemNodeGroup.instanceTypes[{j}]", name, team.region)
@@ -220,32 +214,34 @@ def _check_types_and_zones(team: TeamConfig) -> dict[int, list[catalogue.Machine
             )
     else:
         _gcp_machine("teamstack:systemNodeGroup.machineType", team.system_machine_type)
-    return {i: _group_machines(team, i, group) for i, group in enumerate(team.node_groups)}
-
-
-def _gpus_per_node(team: TeamConfig, group: NodeGroupConfig, machine: catalogue.Machine) -> int:
-    if team.cloud == "gcp" and machine.gpu_count == 0 and group.kind == "gpu":
-        return group.gpu_count or 1  # N1 with attached GPUs
-    return machine.gpu_count
-
-
-def _fits(
-    team: TeamConfig, kind: str, machines: Mapping[int, Sequence[catalogue.Machine]]
-) -> Iterable[tuple[str, int, int, int]]:
-    """Per group of the kind: its name and the smallest allocatable CPU (m), memory (MiB) and GPUs of its types."""
     for i, group in enumerate(team.node_groups):
-        if group.kind != kind:
+        key = f"teamstack:nodeGroups[{i}]"
+        if team.cloud == "gcp":
+            _gcp_machine(f"{key}.machineType", group.machine_type or "")
+        else:
+            for j, name in enumerate(group.instance_types):
+                _aws_machine(f"{key}.instanceTypes[{j}]", name, team.region)
+
+
+def _fits(team: TeamConfig, kind: str) -> list[tuple[str, int, int, int]]:
+    """Per pool of the kind (the one pool model, `team.pools`): its name and what its smallest node offers pods,
+    allocatable CPU (m), memory (MiB) and GPUs. Every type is in the catalogue by now (checked above)."""
+    fits = []
+    for pool in team.pools:
+        if pool.kind != kind or pool.vcpus_per_node is None or pool.memory_gib_per_node is None:
             continue
-        types = machines[i]
-        yield (
-            group.name,
-            min(limits.allocatable_cpu_millis(m.vcpus) for m in types),
-            min(limits.allocatable_memory_mib(m.memory_mib, team.cloud) for m in types),
-            min(_gpus_per_node(team, group, m) for m in types),
+        fits.append(
+            (
+                pool.name,
+                limits.allocatable_cpu_millis(pool.vcpus_per_node),
+                limits.allocatable_memory_mib(int(pool.memory_gib_per_node * 1024), team.cloud),
+                pool.gpus_per_node,
+            )
         )
+    return fits
 
 
-def _check_capacity(team: TeamConfig, machines: Mapping[int, Sequence[catalogue.Machine]]) -> None:
+def _check_capacity(team: TeamConfig) -> None:
     k8s = team.kubernetes
     if k8s.idle_timeout_minutes == 0:
         raise RuleError(
@@ -253,7 +249,7 @@ def _check_capacity(team: TeamConfig, machines: Mapping[int, Sequence[catalogue.
             "0 would let idle Dask clusters run (and bill) forever; set 1 to 10080 minutes",
         )
     for field, worker, kind in (("worker", k8s.worker, "cpu"), ("gpuWorker", k8s.gpu_worker, "gpu")):
-        pools = list(_fits(team, kind, machines))
+        pools = _fits(team, kind)
         if not pools:
             continue
         cpu = int(quantity.parse(worker.cpu) * 1000)
@@ -264,19 +260,19 @@ def _check_capacity(team: TeamConfig, machines: Mapping[int, Sequence[catalogue.
                 f"teamstack:kubernetes.{field}.gpus",
                 f"{worker.gpus} GPUs per worker, but the largest node of the gpu groups has {most}",
             )
-        if not any(c >= cpu for _, c, _, g in pools if g >= worker.gpus or kind == "cpu"):
-            most = max(c for _, c, _, _ in pools)
+        able = [(c, m) for _, c, m, g in pools if kind == "cpu" or g >= worker.gpus]
+        if not any(c >= cpu for c, _ in able):
             raise RuleError(
                 f"teamstack:kubernetes.{field}.cpu",
                 f"'{worker.cpu}' CPUs per worker, but no {kind} group has a node with that much allocatable "
-                f"(the most: {most}m); use a smaller worker or a larger type",
+                f"(the most: {max(c for c, _ in able)}m); use a smaller worker or a larger type",
             )
-        if not any(c >= cpu and m >= memory for _, c, m, g in pools if g >= worker.gpus or kind == "cpu"):
-            most = max(m for _, _, m, _ in pools)
+        if not any(c >= cpu and m >= memory for c, m in able):
             raise RuleError(
                 f"teamstack:kubernetes.{field}.memory",
                 f"'{worker.memory}' per worker, but no {kind} group has a node with that much allocatable memory "
-                f"beside {worker.cpu} CPUs (the most: {most}Mi); use a smaller worker or a larger type",
+                f"beside {worker.cpu} CPUs (the most: {max(m for _, m in able)}Mi); use a smaller worker or a "
+                "larger type",
             )
     if team.cloud == "gcp":
         if len(team.budget.alert_emails) > (most := catalogue.limit("gcpBudgetNotificationChannels")):
@@ -302,5 +298,5 @@ def check(team: TeamConfig) -> None:
     _check_cidrs(team)
     _check_names(team)
     _check_principals(team)
-    machines = _check_types_and_zones(team)
-    _check_capacity(team, machines)
+    _check_types_and_zones(team)
+    _check_capacity(team)
