@@ -387,3 +387,24 @@ def test_an_allowance_file_with_a_duplicate_key_is_refused(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as caught:
         load_allowances(tmp_path, "s")
     assert caught.value.key == "line 2"
+
+
+def test_removing_a_catalog_bucket_is_blocked_on_every_stack(stack: str, plan: Any, tmp_path: Path) -> None:
+    """Every stack file, on either cloud: the first catalog bucket dropped from the file is a blocked deletion."""
+    root = _project_copy(tmp_path / "p")
+    path = root / f"stacks/Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    removed = document["config"]["teamstack:catalogBuckets"].pop(0)["name"]
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    done = _run(["plan", stack, "--quiet", "--json", "head.json"], root)
+    assert done.returncode == 0, done.stderr
+    head = json.loads((root / "head.json").read_text())
+    result = build_diff(
+        plan.to_json(), head, base="main", head="pr", old_policies=ROOT / "policies", new_policies=root / "policies"
+    )
+    buckets = [b for b in result.blockers if b.change.type in ("aws:s3/bucket:Bucket", "gcp:storage/bucket:Bucket")]
+    assert [(b.action, b.allowance) for b in buckets] == [("delete", None)]
+    assert f"-{removed}-" in buckets[0].change.name or f"-{removed}" in buckets[0].change.name
+    assert result.exit_code == 3 and result.count("create") == 0
+    # The GCP manifest is a bucket object whose content (`source`) the provider can only replace: shown, not blocked.
+    assert {r.type for r in result.resources if r.action == "replace"} <= {"gcp:storage/bucketObject:BucketObject"}
