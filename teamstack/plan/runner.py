@@ -187,6 +187,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's runtime waits on the main thread's current event loop; `asyncio.run` (used by the client, e.g.
+    `team.status()`) leaves the thread with none, after which planning in the same process would fail."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def plan_mocks(team: TeamConfig) -> PlanMocks:
     """The mocks of every provider package the team's program uses, keyed by package name."""
     if team.cloud == "gcp":
@@ -208,6 +217,7 @@ def plan_config(root: Path, stack: str, values: dict[str, str], project_name: st
     team = load_team(values, stack)  # fail before anything runs, with the same one line the program gives
 
     mocks = plan_mocks(team)
+    _ensure_event_loop()
     monitor = RecordingMonitor(mocks, root)
     pulumi.runtime.set_all_config(values, [])
     set_root_resource(None)  # type: ignore[arg-type]  # a fresh root for this run
