@@ -1,19 +1,20 @@
-"""The Dask cluster reaper's logic (components/k8s/reaper.py): which clusters expire and what it asks the API.
-
-No Kubernetes API server runs here (no local stand-in for one is available), so `reap` talks to a recording
-object with the Api's one method; the script's pure parts are tested directly, and the file itself is run with
-the standard library only, as the team image runs it.
+"""The Dask cluster reaper (components/k8s/reaper.py): which clusters expire, what it asks the API, and the
+script run end to end, in cluster mode, against the local HTTPS Kubernetes API stand-in (tests/k8s_standin.py).
 """
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import urllib.error
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from k8s_standin import KubeStandin, rbac_forbidden, status
 
 from components.k8s import reaper, spec
 
@@ -113,3 +114,82 @@ def test_no_lifetime_means_no_reaper() -> None:
 
     assert spec.reaper_lifetime_seconds(KubernetesConfig.model_validate({"maxClusterLifetimeHours": 0})) is None
     assert spec.reaper_lifetime_seconds(KubernetesConfig.model_validate({})) == 24 * 3600
+
+
+# --- end to end, over HTTPS, as the CronJob's pod runs it --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kube() -> Iterator[KubeStandin]:
+    server = KubeStandin()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def in_cluster(kube: KubeStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KubeStandin:
+    """The pod's view: a service-account directory (token, CA, namespace) and the API's service address."""
+    kube.state.reset()
+    (tmp_path / "token").write_text("reaper-token\n")
+    (tmp_path / "ca.crt").write_bytes(base64.b64decode(kube.ca_data))
+    (tmp_path / "namespace").write_text("ml-vision")
+    monkeypatch.setattr(reaper, "ACCOUNT_DIR", str(tmp_path))
+    host, port = kube.endpoint.removeprefix("https://").split(":")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    monkeypatch.setenv(reaper.LIFETIME_ENV, str(DAY))
+    return kube
+
+
+def _store(kube: KubeStandin, *clusters: dict[str, Any]) -> None:
+    for item in clusters:
+        item["metadata"]["namespace"] = "ml-vision"
+        kube.state.daskclusters[item["metadata"]["name"]] = item
+
+
+def test_the_script_deletes_only_expired_clusters_with_its_token(
+    in_cluster: KubeStandin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(reaper.UTC)
+    _store(
+        in_cluster,
+        cluster("forgotten", timedelta(0), creationTimestamp=(now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        cluster("fresh", timedelta(0), creationTimestamp=(now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    )
+    assert reaper.main() == 0
+    assert set(in_cluster.state.daskclusters) == {"fresh"}
+    assert {auth for _, _, auth in in_cluster.state.requests} == {"Bearer reaper-token"}
+    out = capsys.readouterr().out
+    assert out.startswith("deleted DaskCluster ml-vision/forgotten: 48.0 h old, limit 24 h") and out.count("\n") == 1
+
+
+def test_a_refusal_is_one_line_naming_the_role(in_cluster: KubeStandin, capsys: pytest.CaptureFixture[str]) -> None:
+    now = datetime.now(reaper.UTC)
+    _store(
+        in_cluster,
+        cluster("old", timedelta(0), creationTimestamp=(now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    )
+    forbidden = rbac_forbidden(
+        "system:serviceaccount:ml-vision:dask-reaper", "delete", "daskclusters", reaper.GROUP, "ml-vision"
+    )
+    in_cluster.state.scripted[("DELETE", r".*/daskclusters/old")] = (403, forbidden)
+    assert reaper.main() == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HTTP 403" in err and "dask-reaper Role" in err
+
+
+def test_a_cluster_replaced_meanwhile_is_left_alone(in_cluster: KubeStandin) -> None:
+    now = datetime.now(reaper.UTC)
+    stamp = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _store(
+        in_cluster,
+        cluster("reused", timedelta(0), creationTimestamp=stamp),
+        cluster("old", timedelta(0), creationTimestamp=stamp),
+    )
+    # The API server's answer when the uid precondition no longer holds.
+    conflict = status(
+        409, "Conflict", 'Operation cannot be fulfilled on daskclusters "reused": Precondition failed: UID'
+    )
+    in_cluster.state.scripted[("DELETE", r".*/daskclusters/reused")] = (409, conflict)
+    assert reaper.main() == 0
+    assert set(in_cluster.state.daskclusters) == {"reused"}
