@@ -12,11 +12,11 @@ if [ "$#" -ne 1 ]; then
     exit 2
 fi
 key=$1
-pattern='^specs/(cpu|gpu)/([0-9a-f]{32})/(requirements\.txt|environment\.yml|pyproject\.toml)$'
+pattern='^specs/(cpu|gpu)/([0-9a-f]{32})/(requirements\.txt)$'
 if [[ "$key" =~ $pattern ]]; then
     printf '%s %s %s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
 else
     printf "check_spec_key.sh: invalid spec key '%s': expected specs/<cpu|gpu>/<32 lowercase hex tag>/%s\n" \
-        "$key" "<requirements.txt|environment.yml|pyproject.toml>" >&2
+        "$key" "requirements.txt" >&2
     exit 2
 fi

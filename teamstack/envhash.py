@@ -10,7 +10,9 @@
 A client must take the recipe hash from the team manifest, not compute it from its own checkout: only the
 deployed recipe's hash matches the tags the build accepts.
 
-v1 accepts single-file specs only (no `uv.lock` or other lock beside a pyproject.toml).
+The uploaded spec is always the normalised requirements.txt of teamstack.client.specs (every producer
+normalises first, so the same file gets the same tag everywhere). Local packages travel as wheels uploaded
+to `wheel_key(sha256, filename)` before the spec that names them by that hash.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import re
 from pathlib import Path
 
-SPEC_FILENAMES = ("requirements.txt", "environment.yml", "pyproject.toml")
+SPEC_FILENAMES = ("requirements.txt",)
 VARIANTS = ("cpu", "gpu")
 SPEC_PREFIX = "specs/"
 RECIPE_HASH_LENGTH = 16
@@ -28,6 +30,9 @@ TAG_LENGTH = 32
 TAG_DOMAIN = b"teamstack-env-v1\n"  # versions the tag formula: a new formula must change this line
 
 _RECIPE_HASH_RE = re.compile(rf"[0-9a-f]{{{RECIPE_HASH_LENGTH}}}")
+WHEEL_PREFIX = f"{SPEC_PREFIX}wheels/"
+_WHEEL_RE = re.compile(r"[A-Za-z0-9_.+]+-[A-Za-z0-9_.+!-]+\.whl")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _TAG_RE = re.compile(rf"[0-9a-f]{{{TAG_LENGTH}}}")
 _IGNORED_DIRS = frozenset({"__pycache__"})
 _IGNORED_SUFFIXES = (".pyc",)
@@ -113,3 +118,12 @@ def parse_spec_key(key: str) -> tuple[str, str, str]:
     except ValueError as error:
         raise ValueError(f"invalid spec key {key!r}: {error}") from None
     return variant, tag, filename
+
+
+def wheel_key(sha256: str, filename: str) -> str:
+    """The build-bucket key of a local package's wheel: `specs/wheels/<sha256>/<filename>` (content-addressed)."""
+    if not _SHA256_RE.fullmatch(sha256):
+        raise ValueError(f"invalid wheel sha256 {sha256!r}: expected 64 lowercase hex characters")
+    if not _WHEEL_RE.fullmatch(filename):
+        raise ValueError(f"invalid wheel file name {filename!r}")
+    return f"{WHEEL_PREFIX}{sha256}/{filename}"

@@ -489,8 +489,11 @@ DEFAULT_ENVIRONMENT_FILE = "requirements.txt"
 
 def default_environment(environment_dir: Path, recipe_hash: str) -> tuple[bytes, str, str]:
     """The default environment spec, its image tag and its build-bucket key (`teamstack.envhash`), exactly as a
-    client submitting the same file would get them. One image serves CPU and GPU workers: a pip spec installs
-    the same wheels either way, and the node provides the NVIDIA driver."""
-    spec_bytes = (environment_dir / DEFAULT_ENVIRONMENT_FILE).read_bytes()
-    tag = envhash.image_tag(recipe_hash, DEFAULT_ENVIRONMENT_VARIANT, spec_bytes)
-    return spec_bytes, tag, envhash.spec_key(DEFAULT_ENVIRONMENT_VARIANT, tag, DEFAULT_ENVIRONMENT_FILE)
+    client submitting the same file gets them (`teamstack env tag`): the file is normalised by the same
+    function, for the Python and packages of the interpreter running the program. One image serves CPU and
+    GPU workers: a pip spec installs the same wheels either way, and the node provides the NVIDIA driver."""
+    from teamstack.client.specs import load_spec
+
+    spec = load_spec(environment_dir / DEFAULT_ENVIRONMENT_FILE)
+    tag = envhash.image_tag(recipe_hash, DEFAULT_ENVIRONMENT_VARIANT, spec.content)
+    return spec.content, tag, envhash.spec_key(DEFAULT_ENVIRONMENT_VARIANT, tag, spec.filename)

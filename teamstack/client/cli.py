@@ -239,6 +239,41 @@ def env_build(
     out.print(image.uri, markup=False)
 
 
+@env_app.command("normalise")
+def env_normalise(
+    spec: Annotated[Path, typer.Argument(help="requirements.txt, environment.yml, pyproject.toml or a folder.")],
+) -> None:
+    """Print the normalised spec the pipeline builds (for this Python and its Dask packages)."""
+    from teamstack.client.specs import load_spec
+
+    with _client_errors():
+        loaded = load_spec(spec)
+    sys.stdout.write(loaded.content.decode())
+
+
+@env_app.command("tag")
+def env_tag(
+    spec: Annotated[Path, typer.Argument(help="requirements.txt, environment.yml, pyproject.toml or a folder.")],
+    variant: Annotated[str, typer.Option(help="cpu or gpu.")] = "cpu",
+    recipe_hash: Annotated[
+        str | None, typer.Option(help="The deployed recipe's hash (manifest build.recipeHash); default: images/ here.")
+    ] = None,
+) -> None:
+    """Print the image tag of a spec: the tag the stack, the client and both pipelines give the same file."""
+    from teamstack import envhash
+    from teamstack.client.specs import load_spec
+
+    images = Path(__file__).resolve().parents[2] / "images"
+    with _client_errors():
+        loaded = load_spec(spec)
+        try:
+            recipe = recipe_hash or envhash.recipe_hash(images)
+            tag = envhash.image_tag(recipe, variant, loaded.content)
+        except (ValueError, NotADirectoryError) as error:
+            raise TeamstackError(f"{error} (pass --recipe-hash from the team manifest)") from None
+    out.print(tag, markup=False)
+
+
 # --- catalog ------------------------------------------------------------------------------------------------
 
 

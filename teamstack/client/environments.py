@@ -11,7 +11,7 @@ bucket's Pub/Sub notification (Artifact Registry and Cloud Build are asked throu
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -49,7 +49,7 @@ LOG_TAIL_LINES = 8
 
 
 class VersionMismatchWarning(UserWarning):
-    """The image's dask/distributed may differ from this client's: the most common cause of Dask errors."""
+    """The image's Python or shared Dask packages may differ from this client's (the most common Dask failure)."""
 
 
 @dataclass(frozen=True)
@@ -64,20 +64,23 @@ class Image:
         return self.uri
 
 
-def version_warnings(spec: Spec, installed: Callable[[str], str | None] | None = None) -> list[str]:
-    """What to warn about when the image's dask/distributed will not be this client's versions."""
+def version_warnings(
+    spec: Spec, installed: Callable[[str], str | None] | None = None, python: str | None = None
+) -> list[str]:
+    """What to warn about when the image will not match this client: its Python (major.minor) and every package
+    a client and its workers share (teamstack.client.specs.SHARED_PACKAGES)."""
+    from teamstack.client.specs import SHARED_PACKAGES, ClientPython
 
-    def client_version(name: str) -> str | None:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    from teamstack.client.specs import VERSION_CHECKED
-
-    lookup = installed or client_version
+    client = ClientPython.current()
+    lookup = installed or client.installed
+    mine_python = python or client.version
     messages = []
-    for name in VERSION_CHECKED:
+    if spec.python and spec.python != mine_python:
+        messages.append(
+            f"the image will have Python {spec.python} ({spec.source}) but this client runs Python {mine_python}: "
+            "functions pickled on one minor version may not load on another; use a client of the same Python"
+        )
+    for name in SHARED_PACKAGES:
         mine = lookup(name)
         if mine is None:
             continue
@@ -157,12 +160,19 @@ class Environments:
         loaded = load_spec(spec)
         for message in version_warnings(loaded):
             warnings.warn(message, VersionMismatchWarning, stacklevel=2)
-        tag, uri = self.image_for(loaded, variant)
-        if self._image_exists(tag):
-            return Image(uri, tag, variant, loaded, built=False)
-        key = envhash.spec_key(variant, tag, loaded.filename)
-        uploaded_at = datetime.now(UTC)
-        self._upload(key, loaded)
+        with tempfile.TemporaryDirectory(prefix="teamstack-wheels-") as folder:
+            if loaded.local:  # the current environment's own code: wheels named by hash in the spec
+                from teamstack.client.wheels import build_wheels
+
+                loaded = loaded.with_wheels(build_wheels(loaded.local, Path(folder)))
+            tag, uri = self.image_for(loaded, variant)
+            if self._image_exists(tag):
+                return Image(uri, tag, variant, loaded, built=False)
+            key = envhash.spec_key(variant, tag, loaded.filename)
+            for wheel in loaded.wheels:  # before the spec, whose upload starts the build
+                self._put(envhash.wheel_key(wheel.sha256, wheel.filename), wheel.path.read_bytes(), "application/zip")
+            uploaded_at = datetime.now(UTC)
+            self._upload(key, loaded)
         self._wait(tag, uri, key, uploaded_at, timeout, poll, progress)
         return Image(uri, tag, variant, loaded, built=True)
 
@@ -176,10 +186,13 @@ class Environments:
         return self._gcp_image_exists(tag) if self._gcp else self._ecr_image_exists(tag)
 
     def _upload(self, key: str, spec: Spec) -> None:
+        self._put(key, spec.content, "text/plain")
+
+    def _put(self, key: str, content: bytes, content_type: str) -> None:
         if self._gcp:
-            self._gcs_upload(key, spec)
+            self._gcs_upload(key, content, content_type)
         else:
-            self._s3_upload(key, spec)
+            self._s3_upload(key, content, content_type)
 
     def _build_state(self, key: str, since: datetime) -> BuildState | None:
         return self._cloud_build_state(key, since) if self._gcp else self._codebuild_state(key, since)
@@ -205,7 +218,7 @@ class Environments:
             )
         return self._artifact_registry.has_tag(tag)
 
-    def _gcs_upload(self, key: str, spec: Spec) -> None:
+    def _gcs_upload(self, key: str, content: bytes, content_type: str) -> None:
         from google.api_core.exceptions import Forbidden, GoogleAPICallError, NotFound, Unauthorized
 
         from teamstack.client.storage import gcs_client
@@ -213,7 +226,7 @@ class Environments:
         bucket = self.manifest.build.bucket
         client = self._gcs() if self._gcs else gcs_client(self.manifest.account)
         try:
-            client.bucket(bucket).blob(key).upload_from_string(spec.content, content_type="text/plain")
+            client.bucket(bucket).blob(key).upload_from_string(content, content_type=content_type)
         except NotFound:
             raise BuildError(f"the team's build bucket gs://{bucket} does not exist: is the stack deployed?") from None
         except (Forbidden, Unauthorized) as error:
@@ -285,12 +298,12 @@ class Environments:
             raise BuildError(f"cannot look up {repository}:{tag} in ECR: {code}: {error}") from None
         return True
 
-    def _s3_upload(self, key: str, spec: Spec) -> None:
+    def _s3_upload(self, key: str, content: bytes, content_type: str) -> None:
         from botocore.exceptions import ClientError
 
         try:
             self._client("s3").put_object(
-                Bucket=self.manifest.build.bucket, Key=key, Body=spec.content, ContentType="text/plain"
+                Bucket=self.manifest.build.bucket, Key=key, Body=content, ContentType=content_type
             )
         except ClientError as error:
             raise BuildError(
