@@ -96,8 +96,13 @@ if [ ! -x "$uv" ]; then
     curl -fsSL --retry 3 -o "$download" "$UV_URL" || die 1 "cannot download uv $UV_VERSION from $UV_URL"
     echo "$UV_SHA256  $download" | sha256sum --check --quiet - >/dev/null 2>&1 ||
         die 1 "the uv wheel from $UV_URL does not have the pinned sha256 $UV_SHA256; nothing was built"
-    python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); open(sys.argv[2], "wb").write(z.read(sys.argv[3]))' \
-        "$download" "$uv.tmp" "uv-$UV_VERSION.data/scripts/uv" || die 1 "cannot unpack uv from $download"
+    member="uv-$UV_VERSION.data/scripts/uv"
+    if command -v unzip >/dev/null; then
+        unzip -p "$download" "$member" >"$uv.tmp" || die 1 "cannot unpack uv from $download"
+    else
+        python3 -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[3]))' \
+            "$download" "$uv.tmp" "$member" || die 1 "cannot unpack uv from $download (needs unzip or python3)"
+    fi
     chmod 0755 "$uv.tmp" && mv "$uv.tmp" "$uv" && rm -f "$download"
 fi
 export UV_CACHE_DIR="$cache_root/uv-cache" UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1

@@ -147,6 +147,8 @@ class TeamRolesArgs:
     catalog_bucket_arns: Sequence[pulumi.Input[str]]
     build_bucket_arn: pulumi.Input[str]
     repository_arn: pulumi.Input[str]
+    build_cache_repository_arn: pulumi.Input[str]
+    upstream_prefix: str  # the ECR pull-through cache prefix the builds pull their base images through
     build_log_group_arn: pulumi.Input[str]
     build_project_name: str
     # Where data scientists may start Dask VMs: the team's private subnets and its Dask security group.
@@ -235,6 +237,13 @@ class TeamRoles(pulumi.ComponentResource):
                 # GetAuthorizationToken has no resource-level permissions: "*" is its only valid resource.
                 docs.statement("LogInToRegistry", ["ecr:GetAuthorizationToken"], ["*"]),
                 docs.statement("PushTeamImages", [*ECR_PULL, *ECR_PUSH], [a.repository_arn]),
+                docs.statement("UseBuildCache", [*ECR_PULL, *ECR_PUSH], [a.build_cache_repository_arn]),
+                # The first pull of a base through the pull-through cache creates its repository and imports it.
+                docs.statement(
+                    "PullBaseImagesThroughTheCache",
+                    [*ECR_PULL, "ecr:BatchImportUpstreamImage", "ecr:CreateRepository"],
+                    [f"arn:{a.partition}:ecr:{a.region}:{a.account_id}:repository/{a.upstream_prefix}/*"],
+                ),
                 docs.statement(
                     "WriteBuildLogs",
                     ["logs:CreateLogStream", "logs:PutLogEvents"],

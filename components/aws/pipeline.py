@@ -1,8 +1,10 @@
 """The AWS half of "pip/conda change -> image": a spec lands in the build bucket, CodeBuild builds and pushes it.
 
-Flow: the client uploads `specs/<variant>/<tag>/<file>` -> S3 emits an EventBridge event -> a rule starts the
-CodeBuild project with SPEC_KEY set -> the buildspec from `images/` checks the tag, skips existing images,
-builds and pushes `<repository>:<tag>`. The tag is a content hash (teamstack.envhash), so unchanged
+Flow: the client uploads `specs/<variant>/<tag>/requirements.txt` -> S3 emits an EventBridge event -> a rule
+starts the CodeBuild project with SPEC_KEY set -> the buildspec from `images/` checks the tag, skips existing
+images, and runs images/build.sh, which builds with buildah (no Docker daemon: the project is not privileged)
+on a base pulled by digest through the team's pull-through cache, reuses the layer cache in the registry, and
+pushes `<repository>:<tag>`. The tag is a content hash (teamstack.envhash), so unchanged
 environments are never rebuilt and tags are never overwritten.
 """
 
@@ -24,7 +26,7 @@ from teamstack.envhash import SPEC_FILENAMES
 SPEC_PREFIX = "specs/"
 RECIPE_PREFIX = "recipes/"
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
-BUILD_COMPUTE = "BUILD_GENERAL1_LARGE"  # conda solves and CUDA wheels want memory
+BUILD_COMPUTE = "BUILD_GENERAL1_LARGE"  # CUDA wheels want memory and disk
 BUILD_TIMEOUT_MINUTES = 60
 CONCURRENT_BUILDS = 4
 
@@ -58,6 +60,8 @@ class ImagePipelineArgs:
     recipe_dir: Path
     recipe_hash: str
     repository_url: pulumi.Input[str]
+    cache_repository_url: pulumi.Input[str]
+    base_registry: pulumi.Input[str]  # <registry host>/<pull-through cache prefix>
     builder_role_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     tags: Mapping[str, str]
@@ -104,7 +108,13 @@ class ImagePipeline(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        env = {"BUILD_BUCKET": args.bucket_name, "REPOSITORY_URI": args.repository_url, "RECIPE_HASH": args.recipe_hash}
+        env = {
+            "BUILD_BUCKET": args.bucket_name,
+            "REPOSITORY_URI": args.repository_url,
+            "RECIPE_HASH": args.recipe_hash,
+            "BASE_REGISTRY": args.base_registry,
+            "CACHE_REPOSITORY": args.cache_repository_url,
+        }
         self.project = aws.codebuild.Project(
             f"{name}-project",
             name=args.project_name,
@@ -123,8 +133,8 @@ class ImagePipeline(pulumi.ComponentResource):
                 compute_type=BUILD_COMPUTE,
                 image=BUILD_IMAGE,
                 image_pull_credentials_type="CODEBUILD",
-                # Docker builds need the Docker daemon CodeBuild runs only in privileged mode.
-                privileged_mode=True,
+                # buildah needs no Docker daemon, so no privileged mode (build.sh, chroot isolation).
+                privileged_mode=False,
                 environment_variables=[
                     aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name=k, value=v, type="PLAINTEXT")
                     for k, v in env.items()
