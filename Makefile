@@ -11,7 +11,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
 
-.PHONY: setup plan plan-all test lint standins
+.PHONY: setup plan plan-all test lint standins image
 setup: $(VENV)/.installed
 
 plan: setup
@@ -24,15 +24,35 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-# Local API stand-ins the tests start that are not Python packages: Debian's docker-registry (a real Docker
-# registry for the GCP environment-build tests), installed when running as root with apt-get.
+# Local stand-ins the tests start that are not Python packages: Debian's docker-registry (a real Docker
+# registry), buildah (real image builds, daemonless), skopeo (reads pushed manifests) and debootstrap (the
+# tests' Debian base image), installed when running as root with apt-get.
+STANDIN_TOOLS := docker-registry buildah skopeo debootstrap
 standins:
-	@if command -v docker-registry >/dev/null; then :; \
+	@missing=""; for tool in $(STANDIN_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else \
-		echo "note: docker-registry is not installed (apt-get install docker-registry): the registry tests will skip"; \
+		echo "note: not installed:$$missing (apt-get install$$missing): the registry and image-build tests will skip"; \
 	fi
+
+# make image SPEC=<spec file> REGISTRY=<host:port/repository> [BASE=<image@sha256:...> | BASE_REGISTRY=<mirror>]
+#            [VARIANT=cpu|gpu] [INSECURE=1]
+# Normalises SPEC as every producer does, then runs images/build.sh (the pipelines' script: buildah, chroot
+# isolation), with the layer cache in <REGISTRY>-cache; the last line printed is the pushed image reference.
+VARIANT ?= cpu
+image: setup
+	@if [ -z "$(SPEC)" ] || [ -z "$(REGISTRY)" ]; then \
+		echo "usage: make image SPEC=<file> REGISTRY=<host:port/repo> [BASE=<image@sha256:...> | BASE_REGISTRY=<mirror>] [VARIANT=cpu|gpu] [INSECURE=1]" >&2; \
+		exit 2; \
+	fi
+	@spec="$$(mktemp -d)/requirements.txt" && \
+	$(VENV)/bin/teamstack env normalise "$(SPEC)" >"$$spec" && \
+	tag="$$($(VENV)/bin/teamstack env tag "$(SPEC)" --variant "$(VARIANT)")" && \
+	bash images/build.sh --spec "$$spec" --image "$(REGISTRY):$$tag" --variant "$(VARIANT)" \
+		--cache "$(REGISTRY)-cache" --recipe-hash "$$($(VENV)/bin/python -c 'from teamstack.envhash import recipe_hash; print(recipe_hash("images"))')" \
+		$(if $(BASE),--base "$(BASE)",--base-registry "$(BASE_REGISTRY)") $(if $(INSECURE),--insecure)
 
 test: lint standins
 	$(VENV)/bin/python -m pytest

@@ -4,8 +4,10 @@ waited for (a pipeline stand-in pushes the tag), with timeout and failure reason
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -20,10 +22,13 @@ from teamstack import envhash
 from teamstack.client import BuildError, SpecError
 from teamstack.client.environments import VersionMismatchWarning, build_failure, version_warnings
 from teamstack.client.specs import (
+    ClientPython,
+    Wheel,
     current_environment,
     load_spec,
     normalise_environment_yml,
     normalise_requirements,
+    python_of,
     requirements_from_uv_lock,
 )
 
@@ -71,13 +76,52 @@ source = { registry = "https://pypi.org/simple" }
 """
 
 
+# A client with only some of the shared packages, so that what is added is visible and stable.
+CLIENT = ClientPython("3.11", {"dask": "2026.8.0", "distributed": "2026.8.0", "cloudpickle": "3.1.3"}.get)
+
+
 def test_equivalent_requirements_normalise_to_the_same_bytes() -> None:
-    a = normalise_requirements("# team env\nPandas>=2\n\ndask[dataframe]==2026.8.0  # pinned\nnumpy\n")
-    b = normalise_requirements("numpy\ndask[dataframe] == 2026.8.0\npandas >=2\npandas>=2\n")
-    assert a.content == b.content == b"dask[dataframe]==2026.8.0\nnumpy\npandas>=2\n"
-    assert a.filename == "requirements.txt" and a.pins == {"dask": "2026.8.0"}
-    with_index = normalise_requirements("--index-url https://pypi.example/simple\nrich\n")
-    assert with_index.content == b"--index-url https://pypi.example/simple\nrich\n"
+    a = normalise_requirements("# team env\nPandas>=2\n\ndask[dataframe]==2026.8.0  # pinned\nnumpy\n", client=CLIENT)
+    b = normalise_requirements("numpy\ndask[dataframe] == 2026.8.0\npandas >=2\npandas>=2\n", client=CLIENT)
+    assert a.content == b.content == (
+        b"# teamstack: python=3.11\ncloudpickle==3.1.3\ndask[dataframe]==2026.8.0\ndistributed==2026.8.0\n"
+        b"numpy\npandas>=2\n"
+    )
+    assert a.filename == "requirements.txt" and a.python == "3.11"
+    assert a.pins == {"cloudpickle": "3.1.3", "dask": "2026.8.0", "distributed": "2026.8.0", "numpy": None,
+                      "pandas": None}  # fmt: skip
+    assert a.added == ("distributed", "cloudpickle")
+    with_index = normalise_requirements("--index-url https://pypi.example/simple\nrich\n", client=CLIENT)
+    assert with_index.content.decode().splitlines()[:3] == [
+        "# teamstack: python=3.11", "--index-url https://pypi.example/simple", "cloudpickle==3.1.3"
+    ]
+
+
+def test_shared_packages_the_spec_lacks_come_pinned_to_the_clients_versions_in_the_same_file() -> None:
+    # The issue's case: dask pinned, distributed absent. It is added at the client's version in the one spec
+    # the resolver sees (never a second, unconstrained install), so a conflict fails the build instead of drifting.
+    spec = normalise_requirements("dask==2026.3.0\n", client=CLIENT)
+    assert spec.content.decode().splitlines() == [
+        "# teamstack: python=3.11", "cloudpickle==3.1.3", "dask==2026.3.0", "distributed==2026.8.0"
+    ]
+    # A client without dask still gets a worker that can run: dask and distributed, unpinned.
+    bare = normalise_requirements("rich\n", client=ClientPython("3.12", lambda name: None))
+    assert bare.content == b"# teamstack: python=3.12\ndask\ndistributed\nrich\n"
+    # Normalising a normalised spec changes nothing, whatever the client: it keeps its Python.
+    again = normalise_requirements(bare.content.decode(), python=python_of(bare.content), client=CLIENT)
+    assert again.content.startswith(b"# teamstack: python=3.12\n")
+
+
+def test_local_wheels_are_named_by_hash_in_the_spec(tmp_path: Path) -> None:
+    wheel = tmp_path / "mine-0.1-py3-none-any.whl"
+    wheel.write_bytes(b"PK a wheel")
+    spec = normalise_requirements("rich\n", client=CLIENT).with_wheels([Wheel.of(wheel)])
+    digest = hashlib.sha256(b"PK a wheel").hexdigest()
+    assert spec.content.decode().splitlines()[-1] == f"# teamstack: wheel mine-0.1-py3-none-any.whl sha256={digest}"
+    assert envhash.wheel_key(digest, wheel.name) == f"specs/wheels/{digest}/{wheel.name}"
+    wheel.write_bytes(b"PK changed code")
+    changed = normalise_requirements("rich\n", client=CLIENT).with_wheels([Wheel.of(wheel)])
+    assert envhash.image_tag("0" * 16, "cpu", changed.content) != envhash.image_tag("0" * 16, "cpu", spec.content)
 
 
 @pytest.mark.parametrize(
@@ -95,29 +139,53 @@ def test_unsupported_requirements_are_refused(text: str, message: str) -> None:
         normalise_requirements(text, "reqs.txt")
 
 
-def test_environment_yml_drops_machine_specifics_and_keeps_channel_priority() -> None:
+def test_environment_yml_becomes_the_same_pip_spec() -> None:
     spec = normalise_environment_yml(
         "name: mine\nprefix: /home/me/conda\nchannels: [rapidsai, conda-forge]\n"
-        "dependencies:\n  - xarray\n  - dask=2026.8.0\n  - pip:\n    - Rich\n"
+        "dependencies:\n  - python=3.12\n  - pip\n  - xarray\n  - conda-forge::dask=2026.8\n  - pytorch>=2.4\n"
+        "  - numpy 2.4.*\n  - pip:\n    - Rich\n",
+        client=CLIENT,
     )
-    assert spec.content.decode() == (
-        "channels:\n- rapidsai\n- conda-forge\ndependencies:\n- dask=2026.8.0\n- xarray\n- pip:\n  - rich\n"
-    )
-    assert spec.pins == {"dask": "2026.8.0"}
-    with pytest.raises(SpecError, match="unsupported key"):
-        normalise_environment_yml("dependencies: [numpy]\nbuild: yes\n")
-    with pytest.raises(SpecError, match="not valid YAML"):
-        normalise_environment_yml("dependencies: [\n")
+    assert spec.filename == "requirements.txt" and spec.python == "3.12"
+    assert spec.content.decode().splitlines() == [
+        "# teamstack: python=3.12", "cloudpickle==3.1.3", "dask==2026.8.*", "distributed==2026.8.0",
+        "numpy==2.4.*", "rich", "torch>=2.4", "xarray",
+    ]  # fmt: skip
+    pip_text = "xarray\ndask==2026.8.*\ntorch>=2.4\nnumpy==2.4.*\nrich\n"
+    same = normalise_requirements(pip_text, python="3.12", client=CLIENT)
+    assert same.content == spec.content  # one image family: the same packages give the same tag
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("dependencies: [numpy, cudatoolkit=11.8, libgdal]\n",
+         "conda-only package(s) cudatoolkit=11.8, libgdal have no pip equivalent"),
+        ("dependencies: [numpy=1.26=py311h64a7726_0]\n", "pins a conda build string"),
+        ("dependencies: ['numpy 1.26 py311_0']\n", "pins a conda build string"),
+        ("dependencies: ['python>=3.10']\n", "name one Python version"),
+        ("dependencies: [numpy]\nvariables: {A: b}\n", "unsupported key(s) variables"),
+        ("dependencies: [\n", "not valid YAML"),
+    ],
+)  # fmt: skip
+def test_environment_yml_refusals_name_the_packages(text: str, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        normalise_environment_yml(text, "env.yml", client=CLIENT)
+    assert message in str(caught.value) and str(caught.value).startswith("env.yml")
 
 
 def test_uv_lock_pins_what_the_project_needs(tmp_path: Path) -> None:
-    spec = requirements_from_uv_lock(UV_LOCK, "vision-env")
+    spec = requirements_from_uv_lock(UV_LOCK, "vision-env", client=CLIENT)
     assert spec.content.decode().splitlines() == [
+        "# teamstack: python=3.11",
+        "cloudpickle==3.1.3",
         'colorama==0.4.6; sys_platform == "win32"',
         "dask==2026.8.0",
+        "distributed==2026.8.0",
         "pandas==3.1.1",
         "toolz==1.0.0",
     ]
+    spec = requirements_from_uv_lock(UV_LOCK, "vision-env")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "vision-env"\ndependencies = ["dask[dataframe]"]\n')
     (tmp_path / "uv.lock").write_text(UV_LOCK)
     assert load_spec(tmp_path).content == spec.content
@@ -126,7 +194,10 @@ def test_uv_lock_pins_what_the_project_needs(tmp_path: Path) -> None:
 
 def test_pyproject_without_lock_and_bad_specs(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["Dask==2026.8.0", "zarr"]\n')
-    assert load_spec(tmp_path / "pyproject.toml").content == b"dask==2026.8.0\nzarr\n"
+    loaded = load_spec(tmp_path / "pyproject.toml", CLIENT)
+    assert loaded.content.decode().splitlines() == [
+        "# teamstack: python=3.11", "cloudpickle==3.1.3", "dask==2026.8.0", "distributed==2026.8.0", "zarr"
+    ]
     (tmp_path / "environment.yml").write_text("dependencies: [numpy]\n")
     with pytest.raises(SpecError, match="expected exactly one of"):
         load_spec(tmp_path)
@@ -149,14 +220,20 @@ def test_current_environment_pins_this_interpreter() -> None:
     lines = spec.content.decode().splitlines()
     assert f"dask=={dask.__version__}" in lines and f"distributed=={distributed.__version__}" in lines
     assert not any(line.startswith("teamstack==") for line in lines)  # installed from this checkout
+    assert lines[0] == f"# teamstack: python={sys.version_info.major}.{sys.version_info.minor}"
     assert version_warnings(spec) == []
 
 
-def test_version_warnings() -> None:
-    spec = normalise_requirements("dask==2024.1.0\ndistributed\n")
-    messages = version_warnings(spec, installed={"dask": "2026.8.0", "distributed": "2026.8.0"}.get)
+def test_version_warnings_cover_python_and_every_shared_package() -> None:
+    spec = normalise_requirements("dask==2024.1.0\ndistributed\npyarrow==15.0.0\n", python="3.12", client=CLIENT)
+    mine = {"dask": "2026.8.0", "distributed": "2026.8.0", "cloudpickle": "3.1.3", "pyarrow": "26.0.1"}
+    messages = version_warnings(spec, installed=mine.get, python="3.11")
+    assert any("Python 3.12" in m and "this client runs Python 3.11" in m for m in messages)
     assert any("dask 2024.1.0" in m and "client has dask 2026.8.0" in m for m in messages)
     assert any("does not pin distributed" in m and "distributed==2026.8.0" in m for m in messages)
+    assert any("pyarrow 15.0.0" in m and "client has pyarrow 26.0.1" in m for m in messages)
+    assert not any("cloudpickle" in m for m in messages)  # added at the client's version
+    assert len(messages) == 4
 
 
 def test_the_tag_is_what_envtag_sh_computes_on_the_uploaded_bytes(tmp_path: Path) -> None:
@@ -235,19 +312,21 @@ def test_a_new_spec_is_uploaded_and_waited_for(aws_team: AwsTeam, tmp_path: Path
 
     builder = threading.Thread(target=pipeline)
     builder.start()
-    with pytest.warns(VersionMismatchWarning, match="does not pin dask"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VersionMismatchWarning)  # the image gets this client's versions
         image = team.environments.build(path, variant="gpu", poll=0.05, timeout=120, progress=True)
     builder.join()
     assert image.built and image.variant == "gpu"
     key = envhash.spec_key("gpu", image.tag, "requirements.txt")
     stored = s3.get_object(Bucket=aws_team.manifest.build.bucket, Key=key)["Body"].read()
-    assert stored == b"zarr==3.0.0\n" == image.spec.content
+    assert stored == image.spec.content and b"\nzarr==3.0.0\n" in stored
+    assert stored.startswith(f"# teamstack: python={sys.version_info.major}.{sys.version_info.minor}\n".encode())
 
 
 def test_a_build_that_never_comes_times_out_with_where_to_look(aws_team: AwsTeam, tmp_path: Path) -> None:
     path = _requirements(tmp_path, "scikit-image\n")
     team = teamstack.connect("ml-vision")
-    with pytest.warns(VersionMismatchWarning), pytest.raises(BuildError) as caught:
+    with pytest.raises(BuildError) as caught:
         team.environments.build(path, timeout=0, poll=0.01, progress=False)
     message = str(caught.value)
     assert "was not ready after 0s" in message and "no build has started" in message

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,8 @@ def test_an_image_the_registry_has_is_returned_at_once(gcp_team: Team, registry_
     manifest = gcp_team.manifest
     tag = envhash.image_tag(manifest.build.recipe_hash, "cpu", load_spec(path).content)
     push_image(registry_server, _repository(manifest), tag)
-    with pytest.warns(VersionMismatchWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VersionMismatchWarning)  # the image gets this client's versions
         image = gcp_team.environments.build(path, progress=False)
     assert image.uri == f"{manifest.registry.repository_uri}:{tag}" and not image.built
     assert _spec_keys(manifest, f"specs/cpu/{tag}/") == []  # nothing uploaded, nothing rebuilt
@@ -103,7 +105,8 @@ def test_a_new_spec_lands_where_the_trigger_listens_and_is_waited_for(
     builder = threading.Thread(target=pipeline)
     builder.start()
     try:
-        with pytest.warns(VersionMismatchWarning):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", VersionMismatchWarning)
             image = gcp_team.environments.build(path, variant="gpu", poll=0.05, timeout=300, progress=True)
     finally:
         builder.join()
@@ -111,12 +114,13 @@ def test_a_new_spec_lands_where_the_trigger_listens_and_is_waited_for(
     key = envhash.spec_key("gpu", image.tag, "requirements.txt")
     assert seen == [key] and re.fullmatch(SPEC_KEY_PATTERN, key)  # what the trigger's filter admits
     blob = storage.Client().bucket(manifest.build.bucket).get_blob(key)
-    assert blob is not None and blob.download_as_bytes() == b"zarr==3.0.0\n" == image.spec.content
+    assert blob is not None and blob.download_as_bytes() == image.spec.content
+    assert b"\nzarr==3.0.0\n" in image.spec.content and image.spec.content.startswith(b"# teamstack: python=")
 
 
 def test_a_build_that_never_comes_times_out_with_where_to_look(gcp_team: Team, tmp_path: Path) -> None:
     path = _requirements(tmp_path, "scikit-image==0.25.0\n")
-    with pytest.warns(VersionMismatchWarning), pytest.raises(BuildError) as caught:
+    with pytest.raises(BuildError) as caught:
         gcp_team.environments.build(path, timeout=0, poll=0.01, progress=False)
     message = str(caught.value)
     assert "\n" not in message and "was not ready after 0s" in message
@@ -131,7 +135,7 @@ def test_a_registry_that_refuses_names_the_repository_and_the_permission(
 ) -> None:
     monkeypatch.setenv(REGISTRY_URL_ENV, silly_registry_server)
     team = Team(gcp_manifest())
-    with pytest.warns(VersionMismatchWarning), pytest.raises(BuildError) as caught:
+    with pytest.raises(BuildError) as caught:
         team.environments.build(_requirements(tmp_path, "polars==1.0.0\n"), progress=False)
     message = str(caught.value)
     assert "HTTP 401" in message and team.manifest.registry.repository_uri in message

@@ -312,9 +312,16 @@ def test_data_access_is_granted_on_the_teams_own_buckets_and_repository_only(pla
             ("roles/storage.objectUser", accounts["daskWorker"]),
             *(("roles/storage.objectUser", m) for m in team.data_scientist_members),
         }
-    repository = only(plan, "gcp:artifactregistry/repository:Repository")
-    repo_grants = plan.of_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
-    assert {g.inputs["repository"] for g in repo_grants} == {repository.inputs["repositoryId"]}
+    repository = only(plan, "gcp:artifactregistry/repository:Repository", "-repository")
+    upstream = only(plan, "gcp:artifactregistry/repository:Repository", "-ecr-public")
+    all_grants = plan.of_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+    repo_grants = [g for g in all_grants if g.inputs["repository"] == repository.inputs["repositoryId"]]
+    base_grants = [g for g in all_grants if g.inputs["repository"] == upstream.inputs["repositoryId"]]
+    assert len(repo_grants) + len(base_grants) == len(all_grants)
+    # Only the image builder pulls base images through the remote repository, and only reads it.
+    assert {(g.inputs["role"], g.inputs["member"]) for g in base_grants} == {
+        ("roles/artifactregistry.reader", accounts["imageBuilder"])
+    }
     writers = {g.inputs["member"] for g in repo_grants if g.inputs["role"] == "roles/artifactregistry.writer"}
     assert writers == {accounts["imageBuilder"]}
     readers = {g.inputs["member"] for g in repo_grants if g.inputs["role"] == "roles/artifactregistry.reader"}
@@ -385,7 +392,7 @@ def test_catalog_buckets_are_protected_kept_and_named_per_team(plan: Plan, team:
 
 
 def test_registry_is_immutable_cmek_and_cleaned_up(plan: Plan, team: TeamConfig) -> None:
-    repository = only(plan, "gcp:artifactregistry/repository:Repository").inputs
+    repository = only(plan, "gcp:artifactregistry/repository:Repository", "-repository").inputs
     assert repository["format"] == "DOCKER"
     assert repository["repositoryId"] == naming.gcp_repository_id(team.team)
     assert repository["dockerConfig"] == {"immutableTags": True}
@@ -399,6 +406,17 @@ def test_registry_is_immutable_cmek_and_cleaned_up(plan: Plan, team: TeamConfig)
     assert plan.outputs["registryUri"] == (
         f"{team.region}-docker.pkg.dev/{team.project}/{naming.gcp_repository_id(team.team)}/{naming.GCP_IMAGE_NAME}"
     )
+
+
+def test_builds_pull_their_bases_through_a_remote_repository_of_ecr_public(plan: Plan, team: TeamConfig) -> None:
+    upstream = only(plan, "gcp:artifactregistry/repository:Repository", "-ecr-public").inputs
+    assert upstream["mode"] == "REMOTE_REPOSITORY" and upstream["format"] == "DOCKER"
+    assert upstream["remoteRepositoryConfig"]["dockerRepository"] == {"customRepository": {"uri": "https://public.ecr.aws"}}
+    assert upstream["kmsKeyName"] == key_id(plan)
+    substitutions = only(plan, "gcp:cloudbuild/trigger:Trigger").inputs["substitutions"]
+    registry_id = naming.gcp_repository_id(team.team)
+    assert substitutions["_BASE_REGISTRY"] == f"{team.region}-docker.pkg.dev/{team.project}/{registry_id}-ecr-public"
+    assert substitutions["_CACHE_REPOSITORY"] == f"{plan.outputs['registryUri']}-cache"
 
 
 def test_a_spec_landing_in_the_build_bucket_triggers_cloud_build(plan: Plan, team: TeamConfig) -> None:

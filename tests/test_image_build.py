@@ -97,7 +97,11 @@ def cpu_spec(probe: LocalPackage, tmp_path_factory: pytest.TempPathFactory) -> S
 
 @pytest.fixture(scope="module")
 def cpu_image(
-    buildah_sandbox: BuildahSandbox, test_base: str, registry: str, cpu_spec: Spec, tmp_path_factory: pytest.TempPathFactory
+    buildah_sandbox: BuildahSandbox,
+    test_base: str,
+    registry: str,
+    cpu_spec: Spec,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
     result, image = _build(buildah_sandbox, registry, cpu_spec, tmp_path_factory.mktemp("cpu"), "--base", test_base)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -155,7 +159,8 @@ def _worker_facts() -> Any:
 def test_workers_match_the_client_python_pins_and_local_code(cluster: Any, cpu_spec: Spec) -> None:
     facts = cluster.submit(_worker_facts(), pure=False).result(timeout=60)
     client = ClientPython.current()
-    assert facts["python"] == list(sys.version_info[:2]) and f"{facts['python'][0]}.{facts['python'][1]}" == cpu_spec.python
+    assert facts["python"] == list(sys.version_info[:2])
+    assert f"{facts['python'][0]}.{facts['python'][1]}" == cpu_spec.python
     for name in SHARED_PACKAGES:
         assert facts["versions"][name] == client.installed(name), name
     assert facts["versions"]["rich"] == "13.9.4"  # the spec's own pin, honoured
@@ -232,11 +237,13 @@ def test_an_unsatisfiable_spec_fails_with_the_resolvers_reason(
     buildah_sandbox: BuildahSandbox, test_base: str, tmp_path: Path
 ) -> None:
     # The case: dask pinned without distributed; distributed is added at the client's version.
-    spec = normalise_requirements("dask==2026.3.0\n", "spec", client=ClientPython("3.11", {"distributed": "2026.8.0"}.get))
+    client = ClientPython("3.11", {"distributed": "2026.8.0"}.get)
+    spec = normalise_requirements("dask==2026.3.0\n", "spec", client=client)
     result = _refused(buildah_sandbox, tmp_path, spec.content.decode(), "--base", test_base)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("build.sh: the spec cannot be installed as asked (nothing was built):")
+    assert len(lines) == 1
+    assert lines[0].startswith("build.sh: the spec cannot be installed as asked (nothing was built):")
     assert "dask==2026.3.0" in lines[0] and "distributed==2026.8.0" in lines[0] and "unsatisfiable" in lines[0]
 
 

@@ -1,8 +1,8 @@
 """The image pipeline's recipe (images/) and its content hashes (teamstack.envhash).
 
-No Docker engine and no AWS here: the shell parts run under bash with stub `aws`, `docker`, `micromamba` and
-`python` commands that log their arguments, which is enough to check the control flow the buildspec and the
-Dockerfile's install step would take.
+No AWS here: the buildspec's shell runs under bash with stub `aws`, `buildah` and `build.sh` commands that log
+their arguments, which is enough to check its control flow; build.sh itself builds for real in
+tests/test_image_build.py.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from teamstack import envhash
+from teamstack.client.specs import SHARED_PACKAGES
 from teamstack.envhash import (
     SPEC_FILENAMES,
     VARIANTS,
@@ -30,10 +30,11 @@ from teamstack.envhash import (
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 BUILDSPEC = IMAGES / "buildspec.yml"
-DOCKERFILE = IMAGES / "Dockerfile"
+CONTAINERFILE = IMAGES / "Containerfile"
+BUILD_SH = IMAGES / "build.sh"
+BASES = IMAGES / "bases.txt"
 ENVTAG = IMAGES / "envtag.sh"
 CHECK_SPEC_KEY = IMAGES / "check_spec_key.sh"
-HELPER = IMAGES / "spec_to_requirements.py"
 
 BASH = shutil.which("bash")
 pytestmark = pytest.mark.skipif(BASH is None or shutil.which("sha256sum") is None, reason="needs bash and coreutils")
@@ -113,7 +114,7 @@ def test_recipe_hash_changes_with_content_and_names_and_ignores_bytecode(tmp_pat
                   "nested/__pycache__/x.cpython-312.pyc": b"more", "stray.pyc": b"stray"})
     assert recipe_hash(copy) == original
 
-    dockerfile = copy / "Dockerfile"
+    dockerfile = copy / "Containerfile"
     dockerfile.write_bytes(dockerfile.read_bytes() + b"\n# a comment is a change\n")
     changed = recipe_hash(copy)
     assert changed != original
@@ -266,315 +267,53 @@ def test_check_spec_key_sh_wants_one_argument() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# images/spec_to_requirements.py
-
-SAMPLE_PYPROJECT = """\
-[build-system]
-requires = ["hatchling"]
-
-[project]
-name = "churn-model"
-version = "0.1.0"
-requires-python = ">=3.11"
-dependencies = [
-  "pandas>=2.2,<3",
-  "  scikit-learn==1.5.1  ",
-  "xgboost[scikit-learn]~=2.1",
-  'pywin32>=306; sys_platform == "win32"',
-  "mylib @ https://example.invalid/mylib-1.0-py3-none-any.whl#sha256=00",
-]
-
-[project.optional-dependencies]
-dev = ["pytest"]
-"""
+# images/Containerfile, bases.txt, build.sh (built for real in tests/test_image_build.py)
 
 
-def test_spec_to_requirements_turns_dependencies_into_requirement_lines(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text(SAMPLE_PYPROJECT)
-    result = run([sys.executable, HELPER, tmp_path / "pyproject.toml"])
-    assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
-    assert lines == [
-        "pandas>=2.2,<3",
-        "scikit-learn==1.5.1",
-        "xgboost[scikit-learn]~=2.1",
-        'pywin32>=306; sys_platform == "win32"',
-        "mylib @ https://example.invalid/mylib-1.0-py3-none-any.whl#sha256=00",
-    ]
-    # optional dependencies (dev = ["pytest"]) are not part of the environment: the list above is all
+def test_every_base_is_pinned_by_digest_per_python_minor() -> None:
+    rows = [line.split() for line in BASES.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert rows and all(len(row) == 2 for row in rows)
+    minors = [row[0] for row in rows]
+    assert len(set(minors)) == len(minors) and all(re.fullmatch(r"3\.1[1-9]", minor) for minor in minors)
+    for minor, reference in rows:
+        assert re.fullmatch(rf"docker/library/python:{re.escape(minor)}-slim-bookworm@sha256:[0-9a-f]{{64}}", reference)
 
 
-def test_spec_to_requirements_accepts_a_project_without_dependencies(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "empty"\n')
-    result = run([sys.executable, HELPER, tmp_path / "pyproject.toml"])
-    assert result.returncode == 0, result.stderr
-    assert [line for line in result.stdout.splitlines() if not line.startswith("#")] == []
+def test_containerfile_layers_run_as_a_numeric_non_root_user_and_never_pull_by_tag() -> None:
+    text = CONTAINERFILE.read_text()
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", text, re.M)  # the base comes from build.sh, pinned by digest
+    assert re.search(r"^USER 1000:1000$", text, re.M) and "USER root" not in text
+    # layers from the most to the least stable: shared packages, the rest, then local wheels and checks
+    order = [text.index(marker) for marker in ("COPY core.lock", "COPY rest.lock", "COPY wheels/", "image_check.py --")]
+    assert order == sorted(order)
+    # build arguments that differ per image come after the install layers, so they never break their cache
+    assert text.index("ARG VARIANT") > text.index("COPY rest.lock") and text.index("ARG IMAGE_TAG") > order[-1]
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('[tool.poetry.dependencies]\npython = "^3.11"\n', "Poetry"),
-        ('[project]\nname = "x"\ndynamic = ["dependencies"]\n', "dynamic"),
-        ('[project]\nname = "x"\ndependencies = "pandas"\n', "must be a list"),
-        ('[project]\nname = "x"\ndependencies = [1]\n', "not a string"),
-        ('[project]\nname = "x"\ndependencies = ["--index-url https://evil.invalid"]\n', "not a requirement"),
-        ('[project]\nname = "x"\ndependencies = ["-e ."]\n', "not a requirement"),
-        ('[project]\nname = "x"\ndependencies = ["pandas\\n--pre"]\n', "not a requirement"),
-        ("[project\n", "not valid TOML"),
-    ],
-)
-def test_spec_to_requirements_rejects_what_it_cannot_install(tmp_path: Path, text: str, message: str) -> None:
-    (tmp_path / "pyproject.toml").write_text(text)
-    result = run([sys.executable, HELPER, tmp_path / "pyproject.toml"])
-    assert result.returncode == 1
-    assert message in result.stderr
-    assert result.stdout == ""
-
-
-def test_spec_to_requirements_usage_errors(tmp_path: Path) -> None:
-    assert run([sys.executable, HELPER]).returncode == 2
-    assert run([sys.executable, HELPER, "a", "b"]).returncode == 2
-    assert run([sys.executable, HELPER, tmp_path / "absent.toml"]).returncode == 1
-
-
-def test_spec_to_requirements_lists_missing_distributions() -> None:
-    result = run([sys.executable, HELPER, "--missing", "pytest", "no-such-dist-teamstack", "PyYAML",
-                  "another-absent-dist"])
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "no-such-dist-teamstack another-absent-dist\n"
-    assert run([sys.executable, HELPER, "--missing", "pytest"]).stdout == "\n"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# images/Dockerfile
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined, as Docker reads them."""
-    instructions: list[tuple[str, str]] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        line = raw.strip()
-        if line.startswith("#") or (not line and not pending):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        line = pending + line
-        pending = ""
-        keyword, _, arguments = line.partition(" ")
-        instructions.append((keyword.upper(), arguments.strip()))
-    assert not pending, "Dockerfile ends inside a continuation"
-    return instructions
-
-
-def test_dockerfile_pins_its_base_image_by_version() -> None:
-    instructions = dockerfile_instructions()
-    froms = [args for keyword, args in instructions if keyword == "FROM"]
-    assert len(froms) == 1
-    defaults = {}
-    for keyword, args in instructions:
-        if keyword == "FROM":
-            break
-        if keyword == "ARG" and "=" in args:
-            name, _, value = args.partition("=")
-            defaults[name] = value
-    image = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults[m.group(1) or m.group(2)], froms[0].split()[0])
-    name, _, tag = image.partition(":")
-    assert name in {"mambaorg/micromamba", "docker.io/mambaorg/micromamba"}
-    assert re.fullmatch(r"\d+\.\d+\.\d+(-[a-z0-9.]+)*", tag), f"base image {image} is not pinned to a version tag"
-    assert "latest" not in image
-
-
-def test_dockerfile_never_runs_as_root_and_keeps_the_micromamba_entrypoint() -> None:
-    instructions = dockerfile_instructions()
-    users = [args for keyword, args in instructions if keyword == "USER"]
-    assert users, "the image should name its (non-root) user explicitly"
-    for user in users:
-        assert user.split(":")[0] not in {"root", "0"}
-    assert users[-1] == "${MAMBA_USER_ID}:${MAMBA_USER_GID}"  # numeric: runAsNonRoot can verify it
-    entrypoints = [args for keyword, args in instructions if keyword == "ENTRYPOINT"]
-    assert entrypoints == ['["/usr/local/bin/_entrypoint.sh"]']
-    position = {keyword: index for index, (keyword, _) in enumerate(instructions)}
-    assert position["USER"] > position["RUN"]
-
-
-def test_dockerfile_uses_the_helper_labels_its_image_and_cleans_in_the_same_layer() -> None:
-    text = DOCKERFILE.read_text()
-    assert "spec_to_requirements.py" in text
-    instructions = dockerfile_instructions()
-    runs = [args for keyword, args in instructions if keyword == "RUN"]
-    assert len(runs) == 1
-    assert "micromamba clean --all --yes" in runs[0]
-    assert "--no-cache-dir" in runs[0]
-    assert "CONDA_OVERRIDE_CUDA" in runs[0]
-    labels = " ".join(args for keyword, args in instructions if keyword == "LABEL")
-    for label in ("org.opencontainers.image.title", "org.opencontainers.image.version",
-                  "org.opencontainers.image.base.name", "teamstack.variant", "teamstack.recipe-hash"):
-        assert f"{label}=" in labels
-    args = {args.partition("=")[0] for keyword, args in instructions if keyword == "ARG"}
-    assert {"SPEC_FILE", "VARIANT", "CUDA_VERSION", "RECIPE_HASH", "IMAGE_TAG"} <= args
-
-
-def dockerfile_run_script() -> str:
-    (script,) = [args for keyword, args in dockerfile_instructions() if keyword == "RUN"]
-    return script
-
-
-def test_dockerfile_run_step_is_valid_bash() -> None:
-    result = run([BASH, "-n", "-c", dockerfile_run_script()])
+def test_build_sh_pins_uv_by_version_and_sha256() -> None:
+    text = BUILD_SH.read_text()
+    version = re.search(r"^UV_VERSION=(\S+)$", text, re.M)
+    assert version and f"uv-{version.group(1)}-py3-none-manylinux" in text
+    assert re.search(r"^UV_SHA256=[0-9a-f]{64}$", text, re.M)
+    assert "sha256sum --check" in text
+    assert re.search(r"^CORE_PACKAGES=\((.*)\)$", text, re.M).group(1).split() == list(SHARED_PACKAGES)  # type: ignore[union-attr]
+    result = run([BASH, "-n", BUILD_SH])
     assert result.returncode == 0, result.stderr
 
 
-PYTHON_STUB = """#!/usr/bin/env bash
-printf 'python %s\\n' "$*" >>"$STUB_LOG"
-if [ "${2-}" = --missing ]; then echo "${STUB_MISSING-}"; exit 0; fi
-case "${1-}" in *spec_to_requirements.py) exec "$REAL_PYTHON" "$@" ;; esac
-previous=""
-for arg in "$@"; do
-  if [ "$previous" = -r ]; then cat "$arg" >>"$STUB_REQUIREMENTS"; fi
-  previous=$arg
-done
-"""
-
-MICROMAMBA_STUB = """#!/usr/bin/env bash
-printf 'micromamba %s CUDA=%s\\n' "$*" "${CONDA_OVERRIDE_CUDA-none}" >>"$STUB_LOG"
-for arg in "$@"; do
-  case "$arg" in python=*) cp "$STUB_DIR/python" "$MAMBA_ROOT_PREFIX/bin/python" ;; esac
-done
-"""
-
-
-class DockerRun:
-    """The Dockerfile's RUN step under bash, with stub micromamba/python/dask that log their arguments."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.app = root / "opt-teamstack"
-        self.prefix = root / "conda"
-        self.stubs = root / "stubs"
-        self.log = root / "log"
-        self.requirements = root / "requirements-seen"
-        for folder in (self.app / "spec", self.prefix / "bin", self.stubs, root / "home"):
-            folder.mkdir(parents=True)
-        shutil.copy(HELPER, self.app / "spec_to_requirements.py")
-        for name, text in {"python": PYTHON_STUB, "micromamba": MICROMAMBA_STUB}.items():
-            (self.stubs / name).write_text(text)
-            (self.stubs / name).chmod(0o755)
-        (self.prefix / "bin" / "dask").write_text('#!/bin/sh\necho "dask $*" >>"$STUB_LOG"\n')
-        (self.prefix / "bin" / "dask").chmod(0o755)
-
-    def with_python(self) -> DockerRun:
-        shutil.copy(self.stubs / "python", self.prefix / "bin" / "python")
-        return self
-
-    def __call__(self, spec_file: str, spec: str, variant: str = "cpu",
-                 missing: str = "") -> subprocess.CompletedProcess[str]:
-        if spec_file:
-            (self.app / "spec" / spec_file).write_text(spec)
-        env = {
-            "PATH": f"{self.stubs}:{os.environ['PATH']}",
-            "HOME": str(self.root / "home"),
-            "MAMBA_USER": "mambauser",
-            "MAMBA_ROOT_PREFIX": str(self.prefix),
-            "TEAMSTACK_DIR": str(self.app),
-            "SPEC_FILE": spec_file,
-            "VARIANT": variant,
-            "CUDA_VERSION": "12.4",
-            "PYTHON_VERSION": "3.12",
-            "STUB_LOG": str(self.log),
-            "STUB_DIR": str(self.stubs),
-            "STUB_MISSING": missing,
-            "STUB_REQUIREMENTS": str(self.requirements),
-            "REAL_PYTHON": sys.executable,
-            "TMPDIR": str(self.root),
-        }
-        return run([BASH, "-o", "pipefail", "-c", dockerfile_run_script()], env=env, cwd=self.root)
-
-    def calls(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-
-def test_docker_run_requirements_txt(tmp_path: Path) -> None:
-    docker_run = DockerRun(tmp_path)
-    result = docker_run("requirements.txt", "pandas==2.2.2\ndask==2024.8.0\n", missing="bokeh s3fs")
-    assert result.returncode == 0, result.stderr
-    calls = docker_run.calls()
-    assert calls[0] == "micromamba install --yes --name base -c conda-forge python=3.12 pip CUDA=none"
-    assert f"python -m pip install --no-cache-dir --no-input -r {docker_run.app}/spec/requirements.txt" in calls
-    assert "python -m pip install --no-cache-dir --no-input bokeh s3fs" in calls
-    assert any(call.startswith("python -c import bokeh, dask, distributed, s3fs") for call in calls)
-    assert "dask --help" in calls
-    assert calls[-1].startswith("micromamba clean --all --yes")
-    assert docker_run.requirements.read_text() == "pandas==2.2.2\ndask==2024.8.0\n"
-
-
-def test_docker_run_adds_nothing_when_the_spec_has_everything(tmp_path: Path) -> None:
-    docker_run = DockerRun(tmp_path)
-    result = docker_run("requirements.txt", "dask[distributed]\nbokeh\ns3fs\n", missing="")
-    assert result.returncode == 0, result.stderr
-    pip_installs = [call for call in docker_run.calls() if call.startswith("python -m pip install")]
-    assert len(pip_installs) == 1
-
-
-def test_docker_run_pyproject_gpu_installs_its_dependencies_with_a_cuda_override(tmp_path: Path) -> None:
-    docker_run = DockerRun(tmp_path)
-    result = docker_run("pyproject.toml", SAMPLE_PYPROJECT, variant="gpu", missing="dask distributed bokeh s3fs")
-    assert result.returncode == 0, result.stderr
-    calls = docker_run.calls()
-    assert calls[0] == "micromamba install --yes --name base -c conda-forge python=3.12 pip CUDA=12.4"
-    seen = [line for line in docker_run.requirements.read_text().splitlines() if not line.startswith("#")]
-    assert seen[:3] == ["pandas>=2.2,<3", "scikit-learn==1.5.1", "xgboost[scikit-learn]~=2.1"]
-    assert "python -m pip install --no-cache-dir --no-input dask distributed bokeh s3fs" in calls
-    assert not list(tmp_path.glob("tmp.*")), "the step leaves no scratch files behind"
-
-
-def test_docker_run_environment_yml_uses_micromamba_and_adds_what_is_missing(tmp_path: Path) -> None:
-    docker_run = DockerRun(tmp_path).with_python()
-    spec = "name: analysis\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - xarray\n"
-    result = docker_run("environment.yml", spec, variant="gpu", missing="bokeh")
-    assert result.returncode == 0, result.stderr
-    calls = docker_run.calls()
-    assert calls[0] == f"micromamba install --yes --name base --file {docker_run.app}/spec/environment.yml CUDA=12.4"
-    assert "micromamba install --yes --name base --freeze-installed -c conda-forge bokeh CUDA=12.4" in calls
-    assert not any("pip" in call for call in calls)
-
-
-def test_docker_run_environment_yml_without_channels_or_python(tmp_path: Path) -> None:
-    docker_run = DockerRun(tmp_path)  # the spec's solve yields no python
-    result = docker_run("environment.yml", "dependencies:\n  - zlib\n", missing="dask distributed bokeh s3fs")
-    assert result.returncode == 0, result.stderr
-    calls = docker_run.calls()
-    assert calls[0] == (f"micromamba install --yes --name base -c conda-forge --file "
-                        f"{docker_run.app}/spec/environment.yml CUDA=none")
-    assert calls[1] == "micromamba install --yes --name base --freeze-installed -c conda-forge python=3.12 CUDA=none"
-    assert ("micromamba install --yes --name base --freeze-installed -c conda-forge dask distributed bokeh s3fs "
-            "CUDA=none") in calls
-
-
-@pytest.mark.parametrize(
-    ("spec_file", "variant", "message"),
-    [
-        ("requirements.txt", "tpu", "VARIANT must be cpu or gpu"),
-        ("uv.lock", "cpu", "unsupported SPEC_FILE"),
-        ("", "cpu", "SPEC_FILE must name a file"),
-    ],
-)
-def test_docker_run_rejects_bad_build_args(tmp_path: Path, spec_file: str, variant: str, message: str) -> None:
-    docker_run = DockerRun(tmp_path)
-    result = docker_run(spec_file, "x\n", variant=variant)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert not [call for call in docker_run.calls() if "install" in call]
-
-
-def test_docker_run_fails_when_the_pyproject_cannot_be_converted(tmp_path: Path) -> None:
-    docker_run = DockerRun(tmp_path)
-    result = docker_run("pyproject.toml", '[project]\nname = "x"\ndynamic = ["dependencies"]\n')
-    assert result.returncode != 0
-    assert "dynamic" in result.stderr
-    assert not any(call.startswith("python -m pip") for call in docker_run.calls())
+def test_build_sh_usage_errors_are_one_line(tmp_path: Path) -> None:
+    spec = tmp_path / "requirements.txt"
+    spec.write_text("# teamstack: python=3.11\ndask\n")
+    for args, message in [
+        ([], "--spec FILE and --image REPO:TAG are required"),
+        (["--spec", spec, "--image", "no-tag"], "is not <registry>/<repository>:<tag>"),
+        (["--spec", spec, "--image", "r/x:t", "--variant", "tpu"], "--variant must be cpu or gpu"),
+        (["--spec", tmp_path / "absent", "--image", "r/x:t"], "is not a readable file"),
+        (["--bogus"], "unknown argument '--bogus'"),
+    ]:
+        result = run([BASH, BUILD_SH, *args])
+        assert result.returncode == 2, args
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr, result.stderr
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -587,14 +326,14 @@ def buildspec() -> dict:
     return document
 
 
-PHASES = ("install", "pre_build", "build", "post_build")
+PHASES = ("install", "pre_build", "build")
 
 
 def test_buildspec_structure() -> None:
     document = buildspec()
     assert str(document["version"]) == "0.2"
     assert document["env"]["shell"] == "bash"
-    assert document["env"]["variables"]["CUDA_VERSION"] == "12.4"
+    assert "variables" not in document["env"]
     assert set(document["env"]["exported-variables"]) == {"IMAGE_URI", "SPEC_TAG", "SKIP_BUILD"}
     assert tuple(document["phases"]) == PHASES
     for phase in PHASES:
@@ -623,8 +362,9 @@ def test_buildspec_uses_the_shared_scripts() -> None:
     assert 'bash check_spec_key.sh "${SPEC_KEY}"' in text
     assert 'bash envtag.sh "${RECIPE_HASH}"' in text
     assert "aws ecr describe-images" in text
-    assert 'docker login --username AWS --password-stdin "${REGISTRY_HOST}"' in text
-    assert 'docker push "${IMAGE_URI}"' in text
+    assert 'buildah login --username AWS --password-stdin "${REGISTRY_HOST}"' in text
+    assert 'bash build.sh --spec "spec/${SPEC_FILENAME}" --image "${IMAGE_URI}"' in text
+    assert "docker" not in text.replace("docker/library", "")  # no Docker daemon anywhere
 
 
 AWS_STUB = """#!/usr/bin/env bash
@@ -652,19 +392,27 @@ case "$1 ${2-}" in
 esac
 """
 
-DOCKER_STUB = """#!/usr/bin/env bash
-printf 'docker %s\\n' "$*" >>"$STUB_LOG"
+BUILDAH_STUB = """#!/usr/bin/env bash
+printf 'buildah %s\\n' "$*" >>"$STUB_LOG"
 case "$1" in
-  version) echo "docker 27.0 (stub)" ;;
-  login) [ "$(cat)" = stub-password ] || { echo "docker stub: wrong password" >&2; exit 1; } ;;
-  build) [ -f Dockerfile ] && [ -d spec ] || exit 1 ;;
-  push) [ "$STUB_PUSH" = ok ] || { echo "tag invalid: the image tag already exists" >&2; exit 1; } ;;
-  *) echo "docker stub: unexpected call: $*" >&2; exit 1 ;;
+  --version) echo "buildah version 1.28 (stub)" ;;
+  login) [ "$(cat)" = stub-password ] || { echo "buildah stub: wrong password" >&2; exit 1; } ;;
+  *) echo "buildah stub: unexpected call: $*" >&2; exit 1 ;;
 esac
+"""
+
+# Replaces images/build.sh in the copied source: logs its arguments, checks the downloaded files, and fails
+# like a refused push when STUB_PUSH is not ok.
+BUILD_SH_STUB = """#!/usr/bin/env bash
+printf 'build.sh %s\\n' "$*" >>"$STUB_LOG"
+[ -f "$2" ] && [ -d wheels ] || { echo "build.sh stub: no spec or wheels folder" >&2; exit 2; }
+[ "$STUB_PUSH" = ok ] || { echo "build.sh: cannot push: tag invalid: the image tag already exists" >&2; exit 1; }
 """
 
 BUCKET = "analytics-build-123456789012"
 REPOSITORY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/analytics/dask"
+CACHE_REPOSITORY = f"{REPOSITORY}-cache"
+BASE_REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/analytics-ecr-public"
 
 
 class CodeBuild:
@@ -678,10 +426,16 @@ class CodeBuild:
         self.stubs = root / "stubs"
         self.stubs.mkdir()
         self.log = root / "log"
-        for name, text in {"aws": AWS_STUB, "docker": DOCKER_STUB}.items():
+        for name, text in {"aws": AWS_STUB, "buildah": BUILDAH_STUB}.items():
             (self.stubs / name).write_text(text)
             (self.stubs / name).chmod(0o755)
+        (self.source / "build.sh").write_text(BUILD_SH_STUB)
         self.recipe = recipe_hash(IMAGES)
+
+    def put(self, key: str, content: bytes) -> None:
+        path = self.bucket / BUCKET / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
 
     def upload(self, variant: str, filename: str, spec: bytes, tag: str | None = None) -> str:
         key = spec_key(variant, tag or image_tag(self.recipe, variant, spec), filename)
@@ -692,16 +446,16 @@ class CodeBuild:
 
     def __call__(self, spec_key: str, ecr: str = "missing", push: str = "ok",
                  **overrides: str | None) -> subprocess.CompletedProcess[str]:
-        document = buildspec()
         script = "\n".join(all_commands()) + "\n"
         env = {
             "PATH": f"{self.stubs}:{os.environ['PATH']}",
             "HOME": str(self.root),
             "TMPDIR": str(self.root),
-            **{name: str(value) for name, value in document["env"]["variables"].items()},
-            "SPEC_KEY": spec_key,
+                "SPEC_KEY": spec_key,
             "BUILD_BUCKET": BUCKET,
             "REPOSITORY_URI": REPOSITORY,
+            "BASE_REGISTRY": BASE_REGISTRY,
+            "CACHE_REPOSITORY": CACHE_REPOSITORY,
             "RECIPE_HASH": self.recipe,
             "CODEBUILD_BUILD_SUCCEEDING": "1",
             "FAKE_S3": str(self.bucket),
@@ -723,44 +477,39 @@ class CodeBuild:
 
 def test_codebuild_builds_and_pushes_a_new_spec(tmp_path: Path) -> None:
     codebuild = CodeBuild(tmp_path)
-    spec = "torch==2.4.0\ncaf\u00e9-tools\n".encode()
-    key = codebuild.upload("gpu", "requirements.txt", spec)
+    wheel = b"PK\x03\x04 a wheel"
+    digest = hashlib.sha256(wheel).hexdigest()
+    wheel_line = f"# teamstack: wheel mine-1-py3-none-any.whl sha256={digest}\n"
+    spec = f"# teamstack: python=3.11\ntorch==2.4.0\ncaf\u00e9-tools\n{wheel_line}"
+    key = codebuild.upload("gpu", "requirements.txt", spec.encode())
+    codebuild.put(envhash.wheel_key(digest, "mine-1-py3-none-any.whl"), wheel)
     tag = parse_spec_key(key)[1]
     result = codebuild(key)
     assert result.returncode == 0, result.stdout + result.stderr
     calls = codebuild.calls()
     assert f"aws s3 cp --only-show-errors s3://{BUCKET}/{key} spec/requirements.txt" in calls
+    assert (f"aws s3 cp --only-show-errors s3://{BUCKET}/specs/wheels/{digest}/mine-1-py3-none-any.whl "
+            "wheels/mine-1-py3-none-any.whl") in calls
     assert (f"aws ecr describe-images --region eu-west-1 --registry-id 123456789012 --repository-name analytics/dask "
             f"--image-ids imageTag={tag}") in calls
     assert "aws ecr get-login-password --region eu-west-1" in calls
-    assert "docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com" in calls
-    (build,) = [call for call in calls if call.startswith("docker build")]
+    assert "buildah login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com" in calls
+    (build,) = [call for call in calls if call.startswith("build.sh")]
     assert build == (
-        f"docker build --pull --build-arg SPEC_FILE=requirements.txt --build-arg VARIANT=gpu "
-        f"--build-arg CUDA_VERSION=12.4 --build-arg RECIPE_HASH={codebuild.recipe} --build-arg IMAGE_TAG={tag} "
-        f"--tag {REPOSITORY}:{tag} --file Dockerfile ."
+        f"build.sh --spec spec/requirements.txt --image {REPOSITORY}:{tag} --variant gpu "
+        f"--base-registry {BASE_REGISTRY} --cache {CACHE_REPOSITORY} --wheels wheels --recipe-hash {codebuild.recipe}"
     )
-    assert calls[-1] == f"docker push {REPOSITORY}:{tag}"
-    assert (codebuild.source / "spec" / "requirements.txt").read_bytes() == spec
+    assert (codebuild.source / "spec" / "requirements.txt").read_bytes() == spec.encode()
+    assert (codebuild.source / "wheels" / "mine-1-py3-none-any.whl").read_bytes() == wheel
     assert f"pushed {REPOSITORY}:{tag}" in result.stdout
-
-
-def test_codebuild_passes_a_base_image_mirror(tmp_path: Path) -> None:
-    codebuild = CodeBuild(tmp_path)
-    key = codebuild.upload("cpu", "environment.yml", b"dependencies:\n  - dask\n")
-    mirror = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/mambaorg/micromamba:2.0.5"
-    result = codebuild(key, BASE_IMAGE=mirror)
-    assert result.returncode == 0, result.stderr
-    (build,) = [call for call in codebuild.calls() if call.startswith("docker build")]
-    assert f"--build-arg BASE_IMAGE={mirror} " in build
 
 
 def test_codebuild_skips_an_existing_image(tmp_path: Path) -> None:
     codebuild = CodeBuild(tmp_path)
-    key = codebuild.upload("cpu", "pyproject.toml", SAMPLE_PYPROJECT.encode())
+    key = codebuild.upload("cpu", "requirements.txt", b"# teamstack: python=3.11\ndask\n")
     result = codebuild(key, ecr="exists")
     assert result.returncode == 0, result.stderr
-    assert not [call for call in codebuild.calls() if call.startswith(("docker login", "docker build", "docker push"))]
+    assert not [call for call in codebuild.calls() if call.startswith(("buildah login", "build.sh"))]
     assert "already exists: nothing to build" in result.stdout
 
 
@@ -772,7 +521,7 @@ def test_codebuild_refuses_a_spec_under_someone_elses_tag(tmp_path: Path) -> Non
     assert result.returncode != 0
     assert "REFUSED" in result.stderr
     assert f"not to the tag {other_tag}" in result.stderr
-    assert not [call for call in codebuild.calls() if call.startswith(("aws ecr", "docker login", "docker build"))]
+    assert not [call for call in codebuild.calls() if call.startswith(("aws ecr", "buildah login", "build.sh"))]
 
 
 def test_codebuild_refuses_a_spec_hashed_with_another_recipe(tmp_path: Path) -> None:
@@ -799,7 +548,7 @@ def test_codebuild_fails_when_it_cannot_check_the_registry(tmp_path: Path) -> No
     result = codebuild(key, ecr="denied")
     assert result.returncode != 0
     assert "AccessDeniedException" in result.stderr
-    assert not [call for call in codebuild.calls() if call.startswith("docker build")]
+    assert not [call for call in codebuild.calls() if call.startswith("build.sh")]
 
 
 def test_codebuild_accepts_a_concurrent_push_of_the_same_tag(tmp_path: Path) -> None:
@@ -815,10 +564,12 @@ def test_codebuild_fails_when_the_push_fails(tmp_path: Path) -> None:
     key = codebuild.upload("cpu", "requirements.txt", b"dask\n")
     result = codebuild(key, push="refused")
     assert result.returncode != 0
-    assert "docker push" in result.stderr
+    assert "cannot push" in result.stderr and "nothing was pushed" in result.stderr
 
 
-@pytest.mark.parametrize("missing", ["SPEC_KEY", "BUILD_BUCKET", "REPOSITORY_URI", "RECIPE_HASH"])
+@pytest.mark.parametrize(
+    "missing", ["SPEC_KEY", "BUILD_BUCKET", "REPOSITORY_URI", "RECIPE_HASH", "BASE_REGISTRY", "CACHE_REPOSITORY"]
+)
 def test_codebuild_needs_its_environment(tmp_path: Path, missing: str) -> None:
     codebuild = CodeBuild(tmp_path)
     key = codebuild.upload("cpu", "requirements.txt", b"dask\n")
@@ -843,7 +594,7 @@ def test_codebuild_refuses_a_malformed_recipe_hash(tmp_path: Path) -> None:
     result = codebuild(key, RECIPE_HASH="not-a-hash")
     assert result.returncode != 0
     assert "invalid recipe hash" in result.stderr
-    assert not [call for call in codebuild.calls() if call.startswith(("aws ecr", "docker login", "docker build"))]
+    assert not [call for call in codebuild.calls() if call.startswith(("aws ecr", "buildah login", "build.sh"))]
 
 
 def test_envhash_constants_match_the_shell_scripts() -> None:

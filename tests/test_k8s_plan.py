@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from importlib import resources
@@ -458,7 +460,7 @@ def test_manifest_has_dask_defaults_for_a_no_argument_kubecluster(plan: Plan, te
     # The image is the default environment, built by the team's own pipeline into the team's own registry.
     repository, _, tag = dask.image.rpartition(":")
     assert repository == team_manifest.registry.repository_uri
-    default_spec = (spec.DEFAULT_ENVIRONMENT_DIR / spec.DEFAULT_ENVIRONMENT_FILE).read_bytes()
+    default_spec = spec.default_environment(spec.DEFAULT_ENVIRONMENT_DIR, team_manifest.build.recipe_hash)[0]
     assert tag == envhash.image_tag(team_manifest.build.recipe_hash, "cpu", default_spec)
     quota = team.kubernetes.quota
     for sizes in (dask.worker_resources, dask.gpu_worker_resources):
@@ -492,7 +494,12 @@ def test_the_default_environment_is_submitted_to_the_build(plan: Plan, team: Tea
     dask = team_manifest.dask
     assert dask is not None
     tag = dask.image.rpartition(":")[2]
-    default_spec = (spec.DEFAULT_ENVIRONMENT_DIR / spec.DEFAULT_ENVIRONMENT_FILE).read_bytes()
+    # The one tag contract: what `teamstack env tag` / `env normalise` print for the same file.
+    default_file = spec.DEFAULT_ENVIRONMENT_DIR / spec.DEFAULT_ENVIRONMENT_FILE
+    cli = [sys.executable, "-m", "teamstack.cli", "env"]
+    env_tag = subprocess.run([*cli, "tag", str(default_file)], capture_output=True, text=True, check=True)
+    normalised = subprocess.run([*cli, "normalise", str(default_file)], capture_output=True, text=True, check=True)
+    default_spec = normalised.stdout.encode()
     if team.cloud == "aws":
         objects = plan.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
         ((key, content, bucket),) = [
@@ -508,7 +515,7 @@ def test_the_default_environment_is_submitted_to_the_build(plan: Plan, team: Tea
             if o.inputs["name"].startswith(envhash.SPEC_PREFIX)
         ]
     # Exactly where a client submitting the same file would put it, so the team's pipeline builds it.
-    assert key == envhash.spec_key("cpu", tag, "requirements.txt")
+    assert key == envhash.spec_key("cpu", tag, "requirements.txt") and tag == env_tag.stdout.strip()
     assert bucket == team_manifest.build.bucket
     assert content.encode() == default_spec
 

@@ -350,14 +350,46 @@ def test_catalog_buckets_are_protected_kept_and_logged(plan: Plan, team: TeamCon
 
 
 def test_registry_is_immutable_scanned_and_encrypted(plan: Plan, team: TeamConfig) -> None:
-    repository = only(plan, "aws:ecr/repository:Repository")
-    assert repository.inputs["name"] == naming.repository_name(team.team)
-    assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
-    assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
-    assert repository.inputs["encryptionConfigurations"][0]["encryptionType"] == "KMS"
-    rules = json.loads(only(plan, "aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"]
+    repositories = {r.inputs["name"]: r for r in plan.of_type("aws:ecr/repository:Repository")}
+    assert set(repositories) == {naming.repository_name(team.team), f"{naming.repository_name(team.team)}-cache"}
+    for repository in repositories.values():  # the images and the builds' layer cache alike
+        assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+        assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+        assert repository.inputs["encryptionConfigurations"][0]["encryptionType"] == "KMS"
+    lifecycles = plan.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+    policies = {r.name: json.loads(r.inputs["policy"])["rules"] for r in lifecycles}
+    (rules,) = [rules for name, rules in policies.items() if not name.endswith("-cache-lifecycle")]
     assert {r["selection"]["tagStatus"] for r in rules} == {"untagged", "tagged"}
     assert any(r["selection"]["countNumber"] == team.registry.keep_last_images for r in rules)
+
+
+def test_builds_pull_their_bases_through_the_teams_registry_from_ecr_public(plan: Plan, team: TeamConfig) -> None:
+    rule = only(plan, "aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
+    assert rule.inputs == {"ecrRepositoryPrefix": f"{team.team}-ecr-public", "upstreamRegistryUrl": "public.ecr.aws"}
+    template = only(plan, "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate")
+    assert template.inputs["prefix"] == rule.inputs["ecrRepositoryPrefix"]
+    assert template.inputs["appliedFors"] == ["PULL_THROUGH_CACHE"]
+    assert template.inputs["imageTagMutability"] == "IMMUTABLE"
+    project = only(plan, "aws:codebuild/project:Project")
+    variables = {v["name"]: v["value"] for v in project.inputs["environment"]["environmentVariables"]}
+    registry_host = plan.outputs["registryUri"].split("/")[0]
+    assert variables["BASE_REGISTRY"] == f"{registry_host}/{team.team}-ecr-public"
+    assert variables["CACHE_REPOSITORY"] == f"{plan.outputs['registryUri']}-cache"
+    builder = next(
+        policy(p) for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if "image-builder" in p.name
+    )
+    statements = {s["Sid"]: s for s in builder["Statement"]}
+    pulls = statements["PullBaseImagesThroughTheCache"]
+    assert as_list(pulls["Resource"]) == [
+        f"arn:aws:ecr:{plan.outputs['region']}:{plan.outputs['accountId']}:repository/{team.team}-ecr-public/*"
+    ]
+    assert "ecr:BatchImportUpstreamImage" in pulls["Action"] and "ecr:PutImage" not in pulls["Action"]
+
+
+def test_the_build_project_is_not_privileged(plan: Plan) -> None:
+    # buildah (images/build.sh) needs no Docker daemon, so CodeBuild need not run the build privileged.
+    project = only(plan, "aws:codebuild/project:Project")
+    assert project.inputs["environment"].get("privilegedMode", False) is False
 
 
 def test_a_spec_landing_in_the_build_bucket_starts_the_image_build(plan: Plan, team: TeamConfig) -> None:
@@ -367,11 +399,8 @@ def test_a_spec_landing_in_the_build_bucket_starts_the_image_build(plan: Plan, t
     rule = only(plan, "aws:cloudwatch/eventRule:EventRule")
     pattern = json.loads(rule.inputs["eventPattern"])
     assert pattern["detail"]["bucket"]["name"] == [build_bucket]
-    assert pattern["detail"]["object"]["key"] == [
-        {"wildcard": "specs/*/requirements.txt"},
-        {"wildcard": "specs/*/environment.yml"},
-        {"wildcard": "specs/*/pyproject.toml"},
-    ]
+    # Only normalised specs start builds; local wheels under specs/wheels/ never do.
+    assert pattern["detail"]["object"]["key"] == [{"wildcard": "specs/*/requirements.txt"}]
     target = only(plan, "aws:cloudwatch/eventTarget:EventTarget")
     project = only(plan, "aws:codebuild/project:Project")
     assert target.inputs["rule"] == rule.id and target.inputs["arn"].endswith(f":project/{project.inputs['name']}")

@@ -3,7 +3,8 @@
 Flow: the client uploads `specs/<variant>/<tag>/<file>` -> the bucket notifies a Pub/Sub topic -> a Cloud
 Build trigger on that topic runs the steps of `images/cloudbuild.yaml` (copied into the trigger, source: the
 zip of `images/` in the build bucket) with _SPEC_KEY set to the object's name -> the build checks the tag,
-skips existing images, builds `images/Dockerfile` and pushes `<repository>:<tag>`.
+skips existing images, and runs images/build.sh (buildah: base by digest through the team's remote repository,
+layer cache in the registry) which pushes `<repository>:<tag>`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class ImagePipelineArgs:
     recipe_dir: Path
     recipe_hash: str
     repository_url: pulumi.Input[str]
+    cache_repository_url: pulumi.Input[str]
+    base_registry: pulumi.Input[str]  # <region>-docker.pkg.dev/<project>/<remote repository>
     builder_service_account: pulumi.Input[str]  # full resource name projects/<p>/serviceAccounts/<email>
     labels: Mapping[str, str]
 
@@ -115,6 +118,8 @@ class ImagePipeline(pulumi.ComponentResource):
                 "_BUILD_BUCKET": args.bucket_name,
                 "_REPOSITORY_URI": args.repository_url,
                 "_RECIPE_HASH": args.recipe_hash,
+                "_BASE_REGISTRY": args.base_registry,
+                "_CACHE_REPOSITORY": args.cache_repository_url,
             },
             filter=TRIGGER_FILTER,
             service_account=args.builder_service_account,

@@ -1,5 +1,10 @@
 """The team's Artifact Registry Docker repository: immutable tags (tags are content hashes), the team key,
-and cleanup policies (untagged images expire, the newest N versions are always kept)."""
+and cleanup policies (untagged images expire, the newest N versions are always kept).
+
+Beside it, a remote repository whose upstream is ECR Public (https://public.ecr.aws): the image builds pull
+their base images by digest through it (images/bases.txt), never from Docker Hub, and it keeps what it pulled.
+The builds' layer cache is the image `<repository>/dask-cache`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ import pulumi_gcp as gcp
 from teamstack import naming
 
 TAGGED_MIN_AGE_DAYS = 30
+UPSTREAM_REGISTRY = "https://public.ecr.aws"
+CACHE_IMAGE_SUFFIX = "-cache"
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,45 @@ class Registry(pulumi.ComponentResource):
             "/",
             naming.GCP_IMAGE_NAME,
         )
-        self.register_outputs({"url": self.url})
+        self.upstream = gcp.artifactregistry.Repository(
+            f"{name}-ecr-public",
+            project=args.project,
+            location=args.region,
+            repository_id=f"{args.repository_id}-ecr-public",
+            format="DOCKER",
+            mode="REMOTE_REPOSITORY",
+            description="teamstack: base images of the image builds, pulled by digest from ECR Public",
+            remote_repository_config=gcp.artifactregistry.RepositoryRemoteRepositoryConfigArgs(
+                description="ECR Public (no credentials)",
+                docker_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryArgs(
+                    custom_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryCustomRepositoryArgs(
+                        uri=UPSTREAM_REGISTRY
+                    )
+                ),
+            ),
+            kms_key_name=args.kms_key_id,
+            labels=dict(args.labels),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        # Where builds find bases.txt's paths: <region>-docker.pkg.dev/<project>/<remote repository>
+        self.base_registry: pulumi.Output[str] = pulumi.Output.concat(
+            args.region, "-docker.pkg.dev/", args.project, "/", self.upstream.repository_id
+        )
+        self.cache_url: pulumi.Output[str] = pulumi.Output.concat(self.url, CACHE_IMAGE_SUFFIX)
+        self.register_outputs({"url": self.url, "baseRegistry": self.base_registry, "cacheUrl": self.cache_url})
+
+    def grant_base_pulls(self, name: str, members: Sequence[pulumi.Input[str]]) -> None:
+        """Who may pull base images through the remote repository (the image builder)."""
+        for i, member in enumerate(members):
+            gcp.artifactregistry.RepositoryIamMember(
+                f"{name}-{i}",
+                project=self.upstream.project,
+                location=self.upstream.location,
+                repository=self.upstream.name,
+                role="roles/artifactregistry.reader",
+                member=member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
     def grant(self, name: str, role: str, members: Sequence[pulumi.Input[str]]) -> None:
         """Repository-level role bindings (never project-level), named by the member (`naming.keyed_names`)."""

@@ -164,6 +164,7 @@ class GcpTeamStack(pulumi.ComponentResource):
         registry.grant(
             f"{name}-registry-builder-writes", "roles/artifactregistry.writer", [people.image_builder.member]
         )
+        registry.grant_base_pulls(f"{name}-registry-builder-bases", [people.image_builder.member])
         registry.grant(
             f"{name}-registry-readers",
             "roles/artifactregistry.reader",
@@ -211,6 +212,8 @@ class GcpTeamStack(pulumi.ComponentResource):
                 recipe_dir=recipe_dir,
                 recipe_hash=recipe_hash,
                 repository_url=registry.url,
+                cache_repository_url=registry.cache_url,
+                base_registry=registry.base_registry,
                 builder_service_account=people.image_builder.id,
                 labels=labels,
             ),
