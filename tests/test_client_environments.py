@@ -362,3 +362,37 @@ def test_failure_reason_names_the_phase_and_the_log_tail(aws_team: AwsTeam) -> N
     first, *rest = reason.splitlines()
     assert first == "image build ml-vision-image-build:1234 FAILED in PRE_BUILD FAILED: Error while executing command"
     assert rest[-1].endswith("its content hashes to y")
+
+
+def test_packages_installed_from_a_local_folder_are_found_for_wheels(tmp_path: Path) -> None:
+    from teamstack.client.specs import _local_folder
+
+    project = tmp_path / "my project"
+    url = project.as_uri()
+    assert _local_folder(json.dumps({"url": url, "dir_info": {"editable": True}})) == project
+    assert _local_folder(json.dumps({"url": url, "dir_info": {}})) == project  # `pip install .` too
+    assert _local_folder(json.dumps({"url": "https://x/y.whl", "archive_info": {}})) is None
+    assert _local_folder("not json") is None and _local_folder(None) is None
+    # A package of the test environment installed from a folder (teamstack itself, editable) is a local package
+    # to build, never a pin the build could not fetch.
+    current = current_environment()
+    lines = current.content.decode().splitlines()
+    for package in current.local:
+        assert (package.path / "pyproject.toml").is_file() or (package.path / "setup.py").is_file()
+        assert not any(line.startswith(f"{package.name}==") for line in lines)
+
+
+def test_env_normalise_and_tag_commands(tmp_path: Path) -> None:
+    spec = tmp_path / "requirements.txt"
+    spec.write_text("rich\n")
+    cli = [sys.executable, "-m", "teamstack.cli", "env"]
+    normalised = subprocess.run([*cli, "normalise", str(spec)], capture_output=True, text=True, check=True).stdout
+    assert normalised.encode() == load_spec(spec).content
+    tag = subprocess.run([*cli, "tag", str(spec), "--recipe-hash", "0123456789abcdef"], capture_output=True,
+                         text=True, check=True).stdout.strip()  # fmt: skip
+    assert tag == envhash.image_tag("0123456789abcdef", "cpu", normalised.encode())
+    missing = subprocess.run([*cli, "tag", str(tmp_path / "absent.txt")], capture_output=True, text=True, check=False)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "cannot read environment spec" in missing.stderr
+    bad = subprocess.run([*cli, "tag", str(spec), "--recipe-hash", "zz"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "invalid recipe hash" in bad.stderr
