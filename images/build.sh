@@ -112,6 +112,8 @@ trap 'rm -rf "$context"' EXIT
 cp "$here/Containerfile" "$here/image_check.py" "$uv" "$context/"
 cp "$spec" "$context/requirements.txt"
 mkdir "$context/wheels"
+printf '%s\n' "$python" >"$context/python-version"
+printf '%s\n' "$variant" >"$context/variant"
 
 # --- local packages: the spec names each wheel by its content hash -------------------------------------------
 grep -v '^#' "$spec" >"$context/requirements.in" || true
@@ -152,15 +154,25 @@ options="$(grep -E '^--' "$context/lock.txt" || true)"
 sed -i "s#file://$context/wheels/#file:///opt/teamstack/wheels/#" "$context/lock.txt"
 
 # --- 4. build -----------------------------------------------------------------------------------------------
-build=(buildah build --layers --isolation chroot --tls-verify="$tls" --pull=missing
-    --build-arg "BASE_IMAGE=$base" --build-arg "PYTHON_VERSION=$python" --build-arg "VARIANT=$variant"
-    --build-arg "IMAGE_TAG=${image##*:}" --build-arg "RECIPE_HASH=$recipe_hash"
+# buildah's cache key of a COPY covers its files' times: fix them, so that another host finds the same layers.
+find "$context" -exec touch -h -d @0 {} +
+build=(buildah build --layers --isolation chroot --tls-verify="$tls" --pull=missing --build-arg "BASE_IMAGE=$base"
+    --label "org.opencontainers.image.title=teamstack Dask environment"
+    --label "org.opencontainers.image.description=Dask scheduler/worker image of one environment spec ($variant)"
+    --label "org.opencontainers.image.vendor=teamstack"
+    --label "org.opencontainers.image.version=${image##*:}"
+    --label "org.opencontainers.image.base.name=$base"
+    --label "teamstack.variant=$variant" --label "teamstack.python=$python"
+    --label "teamstack.recipe-hash=$recipe_hash" --label "teamstack.image-tag=${image##*:}"
     --file "$context/Containerfile" --tag "$image")
 if [ -n "$cache" ]; then
     build+=(--cache-from "$cache" --cache-to "$cache")
 fi
 echo "build.sh: building $image (Python $python, $variant) on $base" >&2
-if ! "${build[@]}" "$context" >"$context/build.log" 2>&1; then
+status=0
+"${build[@]}" "$context" >"$context/build.log" 2>&1 || status=$?
+[ -z "${TEAMSTACK_BUILD_LOG:-}" ] || cp "$context/build.log" "$TEAMSTACK_BUILD_LOG"  # the whole buildah log, if asked
+if [ "$status" != 0 ]; then
     tail -n 30 "$context/build.log" >&2
     reason="$(grep -E '^(image_check.py|error|Error|  × |  ╰─▶)' "$context/build.log" | tail -n 3 | tr '\n' ' ')"
     die 1 "the image build failed: ${reason:-see the log above}"

@@ -284,10 +284,14 @@ def test_containerfile_layers_run_as_a_numeric_non_root_user_and_never_pull_by_t
     assert re.search(r"^FROM \$\{BASE_IMAGE\}$", text, re.M)  # the base comes from build.sh, pinned by digest
     assert re.search(r"^USER 1000:1000$", text, re.M) and "USER root" not in text
     # layers from the most to the least stable: shared packages, the rest, then local wheels and checks
-    order = [text.index(marker) for marker in ("COPY core.lock", "COPY rest.lock", "COPY wheels/", "image_check.py --")]
+    markers = ("core.lock /opt/teamstack/", "COPY rest.lock", "COPY wheels/", "image_check.py --")
+    order = [text.index(marker) for marker in markers]
     assert order == sorted(order)
-    # build arguments that differ per image come after the install layers, so they never break their cache
-    assert text.index("ARG VARIANT") > text.index("COPY rest.lock") and text.index("ARG IMAGE_TAG") > order[-1]
+    # No ARG inside the stage: buildah 1.28 never reuses registry cache past one (containers/buildah#4315);
+    # the variant comes as a file after the install layers, so CPU and GPU images share them.
+    assert [line for line in text.splitlines() if line.startswith("ARG ")] == ["ARG BASE_IMAGE"]
+    assert text.index("ARG BASE_IMAGE") < text.index("FROM ")
+    assert text.index(" variant /opt/teamstack/") > text.index("COPY rest.lock")
 
 
 def test_build_sh_pins_uv_by_version_and_sha256() -> None:
