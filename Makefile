@@ -1,18 +1,29 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11+ with venv):
-#   make plan   - creates .venv from the lock file, then plans the example stack offline
-#   make test   - creates .venv from the lock file, then lint, type-check and the test suite
+#   make plan   - creates .venv from the development lock, then plans the example stack offline
+#   make test   - creates .venv from the development lock, then lint, type-check and the test suite
+# requirements.txt is the runtime lock `pulumi up` installs (no test tools), derived from requirements-dev.txt
+# by scripts/runtime_lock.py; `make lock` re-derives it.
 PYTHON ?= python3
 VENV := .venv
 STACK ?= ml-vision
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# What `pulumi up` needs and nothing more (the deploy workflow): the runtime lock, no test tools.
+runtime:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
-	touch $@
 
-.PHONY: setup plan plan-all test lint standins image
+.PHONY: setup runtime plan plan-all test lint standins image lock
 setup: $(VENV)/.installed
+
+lock: setup
+	$(VENV)/bin/python scripts/runtime_lock.py
 
 plan: setup
 	$(VENV)/bin/teamstack plan $(STACK) --json plans/$(STACK).json

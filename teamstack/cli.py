@@ -238,6 +238,34 @@ def plan(
     """Run the Pulumi program offline under mocks and show the stack's resource graph and outputs.
 
     `teamstack plan diff OLD.json NEW.json` compares two saved plans (see `teamstack plan diff --help`)."""
+    try:
+        _plan(stack, all_stacks, json_path, quiet, policy, show_cost, diff_base, diff_markdown, diff_json, project_dir)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in PLATFORM_MODULES:
+            raise
+        raise _fail(
+            f"teamstack plan runs the Pulumi program, which needs the platform extra ({error.name} is not "
+            "installed): pip install 'teamstack[platform]' (in this repository: make setup)",
+            EXIT_BAD_INPUT,
+        ) from None
+
+
+# What the `platform` extra installs (pyproject.toml): the Pulumi SDK, the provider SDKs, the policy SDK.
+PLATFORM_MODULES = frozenset({"pulumi", "pulumi_aws", "pulumi_gcp", "pulumi_kubernetes", "pulumi_policy"})
+
+
+def _plan(
+    stack: str | None,
+    all_stacks: bool,
+    json_path: Path | None,
+    quiet: bool,
+    policy: bool,
+    show_cost: bool,
+    diff_base: str | None,
+    diff_markdown: Path | None,
+    diff_json: Path | None,
+    project_dir: Path | None,
+) -> None:
     from teamstack.config import ConfigError
     from teamstack.plan.diff_cli import BaseRevisionError, review_against_base
     from teamstack.plan.overrides import setting_costs

@@ -155,7 +155,7 @@ def test_the_default_environment_is_tagged_like_any_client_spec(tmp_path: Path) 
 
 
 def test_the_shipped_default_environment_pins_dask_like_the_lock() -> None:
-    lock = (Path(__file__).resolve().parents[1] / "requirements.txt").read_text().splitlines()
+    lock = (Path(__file__).resolve().parents[1] / "requirements-dev.txt").read_text().splitlines()
     default = (spec.DEFAULT_ENVIRONMENT_DIR / spec.DEFAULT_ENVIRONMENT_FILE).read_text().splitlines()
     pinned = {line.split("==")[0]: line for line in default if "==" in line}
     for name in ("dask", "distributed", "cloudpickle", "msgpack"):

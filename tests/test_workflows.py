@@ -180,7 +180,7 @@ def test_pre_commit_config_is_valid_and_its_tools_are_in_the_lock() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     hooks = _hooks()
     assert {"teamstack-validate", "teamstack-policy-files", "ruff", "mypy", "actionlint"} <= set(hooks)
-    lock = (ROOT / "requirements.txt").read_text()
+    lock = (ROOT / "requirements-dev.txt").read_text()
     for hook in hooks.values():
         tool = hook["entry"].split()[0]
         assert tool.startswith(".venv/bin/"), f"{hook['id']}: runs the lock's version from .venv"

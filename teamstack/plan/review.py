@@ -28,6 +28,7 @@ EVERY_STACK = (
     "__main__.py",
     "Pulumi.yaml",
     "requirements.txt",
+    "requirements-dev.txt",
     "pyproject.toml",
     "components/",
     "teamstack/",
