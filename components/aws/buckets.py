@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from components.aws import iam_documents as docs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SecureBucketArgs:
     bucket_name: str
     tags: Mapping[str, str]

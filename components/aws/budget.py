@@ -15,7 +15,7 @@ def cost_filter_value(team: str) -> str:
     return f"user:team${team}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TeamBudgetArgs:
     team: str
     monthly_limit_usd: float

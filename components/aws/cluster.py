@@ -20,7 +20,7 @@ MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
 ADDON_CONFIGURATION = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClusterArgs:
     team: str
     cluster_name: str
@@ -83,7 +83,7 @@ class Cluster(pulumi.ComponentResource):
         self.register_outputs({"name": self.cluster.name, "endpoint": self.cluster.endpoint})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClusterAccessArgs:
     cluster_name: pulumi.Input[str]
     admin_arns: Sequence[str]
@@ -162,7 +162,7 @@ class ClusterAccess(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClusterAddonsArgs:
     cluster_name: pulumi.Input[str]
     tags: Mapping[str, str]

@@ -136,7 +136,7 @@ def autoscaler_statements(a: TeamRolesArgs) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TeamRolesArgs:
     team: str
     account_id: str

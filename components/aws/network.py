@@ -28,7 +28,7 @@ def interface_endpoints(nat_mode: str, requested: bool = False) -> tuple[str, ..
     return BASE_INTERFACE_ENDPOINTS if requested else ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NetworkArgs:
     team: str
     cluster_name: str

@@ -46,7 +46,7 @@ def _autoscaling_group_name(resources: Sequence[aws.eks.outputs.NodeGroupResourc
     return groups[0].name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeGroupArgs:
     cluster_name: pulumi.Input[str]
     cluster_name_text: str  # known at plan time: autoscaler tag keys contain it

@@ -78,7 +78,7 @@ def cache_lifecycle_policy(expiry_days: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RegistryArgs:
     repository_name: str
     kms_key_arn: pulumi.Input[str]

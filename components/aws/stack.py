@@ -64,7 +64,11 @@ class AwsTeamStack(pulumi.ComponentResource):
         namespace = team.team_namespace
         data_scientist_group = f"{team.team}:data-scientists"  # the EKS access entry's group, bound by RBAC
 
-        key = TeamKey(f"{name}-kms", TeamKeyArgs(team.team, account, region, env.partition, tags), child)
+        key = TeamKey(
+            f"{name}-kms",
+            TeamKeyArgs(team=team.team, account_id=account, region=region, partition=env.partition, tags=tags),
+            child,
+        )
 
         # Server access logs of every team bucket; SSE-S3 because S3 cannot deliver logs to an SSE-KMS bucket.
         access_logs_name = naming.bucket_name(team.team, naming.ACCESS_LOGS_BUCKET, account)
@@ -115,11 +119,11 @@ class AwsTeamStack(pulumi.ComponentResource):
         registry = Registry(
             f"{name}-registry",
             RegistryArgs(
-                naming.repository_name(team.team),
-                key.arn,
-                team.registry.keep_last_images,
-                team.registry.untagged_expiry_days,
-                tags,
+                repository_name=naming.repository_name(team.team),
+                kms_key_arn=key.arn,
+                keep_last_images=team.registry.keep_last_images,
+                untagged_expiry_days=team.registry.untagged_expiry_days,
+                tags=tags,
                 team=team.team,
             ),
             child,
@@ -128,17 +132,17 @@ class AwsTeamStack(pulumi.ComponentResource):
         network = Network(
             f"{name}-net",
             NetworkArgs(
-                team.team,
-                cluster_name,
-                region,
-                account,
-                team.vpc_cidr,
-                env.zones[: team.az_count],
-                team.nat_mode,
-                team.interface_endpoints,
-                key.arn,
-                team.log_retention_days,
-                tags,
+                team=team.team,
+                cluster_name=cluster_name,
+                region=region,
+                account_id=account,
+                vpc_cidr=team.vpc_cidr,
+                zones=env.zones[: team.az_count],
+                nat_mode=team.nat_mode,
+                interface_endpoints=team.interface_endpoints,
+                kms_key_arn=key.arn,
+                log_retention_days=team.log_retention_days,
+                tags=tags,
             ),
             child,
         )
@@ -189,16 +193,16 @@ class AwsTeamStack(pulumi.ComponentResource):
         cluster = Cluster(
             f"{name}-cluster",
             ClusterArgs(
-                team.team,
-                cluster_name,
-                team.kubernetes_version,
-                roles.cluster.arn,
-                network.private_subnet_ids,
-                team.api_access_cidrs,
-                team.service_cidr,
-                key.arn,
-                team.log_retention_days,
-                tags,
+                team=team.team,
+                cluster_name=cluster_name,
+                kubernetes_version=team.kubernetes_version,
+                role_arn=roles.cluster.arn,
+                private_subnet_ids=network.private_subnet_ids,
+                api_access_cidrs=team.api_access_cidrs,
+                service_cidr=team.service_cidr,
+                kms_key_arn=key.arn,
+                log_retention_days=team.log_retention_days,
+                tags=tags,
             ),
             child,
         )
@@ -240,7 +244,7 @@ class AwsTeamStack(pulumi.ComponentResource):
         system_group = node_groups[0][1]
         addons = ClusterAddons(
             f"{name}-addons",
-            ClusterAddonsArgs(cluster.name, tags),
+            ClusterAddonsArgs(cluster_name=cluster.name, tags=tags),
             pulumi.ResourceOptions(parent=self, depends_on=[system_group]),
         )
         layer = self._kubernetes_layer(
@@ -263,11 +267,11 @@ class AwsTeamStack(pulumi.ComponentResource):
         TeamBudget(
             f"{name}-budget",
             TeamBudgetArgs(
-                team.team,
-                team.budget.monthly_limit_usd,
-                team.budget.alert_emails,
-                team.budget.actual_alert_percent,
-                tags,
+                team=team.team,
+                monthly_limit_usd=team.budget.monthly_limit_usd,
+                alert_emails=team.budget.alert_emails,
+                actual_alert_percent=team.budget.actual_alert_percent,
+                tags=tags,
             ),
             child,
         )

@@ -18,7 +18,7 @@ USAGE_LOG_WRITER = "group:cloud-storage-analytics@google.com"
 SOFT_DELETE_SECONDS = 7 * 24 * 3600
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SecureBucketArgs:
     bucket_name: str
     project: str

@@ -11,7 +11,7 @@ import pulumi_gcp as gcp
 from teamstack import naming
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TeamBudgetArgs:
     team: str
     project: str

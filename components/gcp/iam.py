@@ -37,7 +37,7 @@ def workload_identity_member(project: str, namespace: str, service_account: str)
     return f"serviceAccount:{project}.svc.id.goog[{namespace}/{service_account}]"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TeamIdentitiesArgs:
     team: str
     project: str

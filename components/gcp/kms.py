@@ -30,7 +30,7 @@ def service_agents(project_number: str) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TeamKeyArgs:
     project: str
     region: str

@@ -18,7 +18,7 @@ DASK_PORTS = ("8786", "8787")  # scheduler, dashboard; workers listen on random 
 LOWEST_PRIORITY = 65534
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NetworkArgs:
     project: str
     region: str

@@ -21,7 +21,7 @@ UPSTREAM_REGISTRY = "https://public.ecr.aws"
 CACHE_IMAGE_SUFFIX = "-cache"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RegistryArgs:
     repository_id: str
     project: str

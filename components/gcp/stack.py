@@ -60,16 +60,20 @@ class GcpTeamStack(pulumi.ComponentResource):
         people = TeamIdentities(
             f"{name}-identities",
             TeamIdentitiesArgs(
-                team.team,
-                project,
-                namespace,
-                team.admins,
-                team.data_scientist_members,
+                team=team.team,
+                project=project,
+                namespace=namespace,
+                admins=team.admins,
+                data_scientist_members=team.data_scientist_members,
                 extra_namespaces=tuple(team.kubernetes.extra_namespaces),
             ),
             child,
         )
-        key = TeamKey(f"{name}-kms", TeamKeyArgs(project, region, env.project_number, labels), child)
+        key = TeamKey(
+            f"{name}-kms",
+            TeamKeyArgs(project=project, region=region, project_number=env.project_number, labels=labels),
+            child,
+        )
         # CMEK users (GCS, Artifact Registry, GKE, disks) must be able to use the key before they are created.
         key_ready = key.after_grants()
         scientists = list(team.data_scientist_members)
@@ -150,13 +154,13 @@ class GcpTeamStack(pulumi.ComponentResource):
         registry = Registry(
             f"{name}-registry",
             RegistryArgs(
-                naming.gcp_repository_id(team.team),
-                project,
-                region,
-                key.id,
-                team.registry.keep_last_images,
-                team.registry.untagged_expiry_days,
-                labels,
+                repository_id=naming.gcp_repository_id(team.team),
+                project=project,
+                region=region,
+                kms_key_id=key.id,
+                keep_last_images=team.registry.keep_last_images,
+                untagged_expiry_days=team.registry.untagged_expiry_days,
+                labels=labels,
                 depends_on=key_ready,
             ),
             child,
@@ -173,10 +177,17 @@ class GcpTeamStack(pulumi.ComponentResource):
 
         network = Network(
             f"{name}-net",
-            NetworkArgs(project, region, team.vpc_cidr, str(team.pod_cidr), team.service_cidr, team.nat_mode,
-                        people.node.email),
+            NetworkArgs(
+                project=project,
+                region=region,
+                node_cidr=team.vpc_cidr,
+                pod_cidr=str(team.pod_cidr),
+                service_cidr=team.service_cidr,
+                nat_mode=team.nat_mode,
+                node_service_account=people.node.email,
+            ),
             child,
-        )  # fmt: skip
+        )
         pools_model = team.pools
         cluster = Cluster(
             f"{name}-cluster",
@@ -238,14 +249,14 @@ class GcpTeamStack(pulumi.ComponentResource):
         TeamBudget(
             f"{name}-budget",
             TeamBudgetArgs(
-                team.team,
-                project,
-                env.project_number,
-                team.budget.billing_account,
-                team.budget.monthly_limit_usd,
-                team.budget.alert_emails,
-                team.budget.actual_alert_percent,
-                labels,
+                team=team.team,
+                project=project,
+                project_number=env.project_number,
+                billing_account=team.budget.billing_account,
+                monthly_limit_usd=team.budget.monthly_limit_usd,
+                alert_emails=team.budget.alert_emails,
+                actual_alert_percent=team.budget.actual_alert_percent,
+                labels=labels,
             ),
             child,
         )

@@ -52,7 +52,7 @@ class AwsAutoscaling:
     region: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KubernetesLayerArgs:
     team: str
     cloud: Literal["aws", "gcp"]
