@@ -18,24 +18,28 @@ from teamstack.validation import RuleError, catalogue, cidrs, limits, names, pri
 if TYPE_CHECKING:
     from teamstack.config import TeamConfig
 
-PROJECT = "teamstack"
-# Namespaces a stack's config keys may use, per cloud; `pulumi:` holds the engine's own settings.
-_NAMESPACES = {"aws": (PROJECT, "aws", "pulumi"), "gcp": (PROJECT, "gcp", "pulumi")}
-# Settings of one cloud only that arrive through a shared key (README: "do not apply" on GCP).
-_AWS_ONLY_WITH_DEFAULT = {"logRetentionDays": "365"}
+# Namespaces a stack's config keys may use besides the project's own, per cloud; `pulumi:` holds the engine's
+# own settings.
+_PROVIDER_NAMESPACES = {"aws": ("aws", "pulumi"), "gcp": ("gcp", "pulumi")}
+# Shared keys that only one cloud reads (README: they "do not apply" on GCP), refused there unless they keep
+# their default (Pulumi.yaml hands the program its defaults like set values).
+_AWS_ONLY_FIELDS = ("log_retention_days",)
 # Namespaces Kubernetes, the clouds and the platform use themselves.
 PLATFORM_NAMESPACES = naming.PLATFORM_NAMESPACES
 
 
 def check_keys(values: Mapping[str, str]) -> None:
     """Keys no part of the stack reads: a misspelt namespace, the other cloud's provider keys."""
+    from teamstack.config import PROJECT, TeamConfig  # the model module imports this one
+
     cloud = values.get(f"{PROJECT}:cloud", "aws")
-    allowed = _NAMESPACES.get(cloud, _NAMESPACES["aws"])
+    spaces = {c: (PROJECT, *provider) for c, provider in _PROVIDER_NAMESPACES.items()}
+    allowed = spaces.get(cloud, spaces["aws"])
     for key in values:
         namespace = key.split(":", 1)[0]
         if namespace in allowed:
             continue
-        other = next((c for c, spaces in _NAMESPACES.items() if namespace in spaces and c != cloud), None)
+        other = next((c for c, names_ in spaces.items() if namespace in names_ and c != cloud), None)
         if other is not None:
             raise RuleError(
                 key, f"is a setting of {other} stacks; this stack's teamstack:cloud is {cloud}, which ignores it"
@@ -46,12 +50,11 @@ def check_keys(values: Mapping[str, str]) -> None:
             f"allowed namespaces here: {', '.join(allowed)}",
         )
     if cloud == "gcp":
-        for name, default in _AWS_ONLY_WITH_DEFAULT.items():
-            value = values.get(f"{PROJECT}:{name}")
-            if value is not None and value != default:
-                raise RuleError(
-                    f"{PROJECT}:{name}", "is an AWS setting (CloudWatch); a GCP stack ignores it, remove it"
-                )
+        for name in _AWS_ONLY_FIELDS:
+            field = TeamConfig.model_fields[name]
+            key = f"{PROJECT}:{field.alias or name}"
+            if key in values and values[key] != str(field.get_default(call_default_factory=True)):
+                raise RuleError(key, "is an AWS setting (CloudWatch); a GCP stack ignores it, remove it")
 
 
 def _parse_cidr(key: str, text: str) -> ipaddress.IPv4Network:
