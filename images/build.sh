@@ -14,7 +14,9 @@
 #              (the team's registry: the ECR pull-through cache / Artifact Registry remote repository)
 #   2. resolve the whole spec once with uv (pinned, sha256-checked) for Python X.Y on Debian bookworm: an
 #              unsatisfiable spec fails here with the resolver's reason in one line
-#   3. split   core.lock (the shared Dask packages and what they need) and rest.lock, from that one resolution
+#   3. split   that one resolution into core.lock (the shared Dask packages and what they need), heavy.lock
+#              (large slow-moving libraries: s3fs, bokeh, scipy, torch, nvidia-*... and what they need) and
+#              rest.lock, one layer each, so a small change rebuilds only the small last layers
 #   4. build   buildah build --layers, layers cached in REPO (--cache-from/--cache-to) and packages in uv's cache
 #   5. push    and print the image reference REPO:TAG@sha256:<digest> as the last line
 #
@@ -30,6 +32,11 @@ UV_SHA256=d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19
 PYTHON_PLATFORM=x86_64-manylinux_2_36
 # The packages a Dask client and its workers must share; their layer changes only when their versions do.
 CORE_PACKAGES=(dask distributed cloudpickle msgpack tornado toolz numpy pandas pyarrow)
+# Large libraries that move slowly: their own layer (with what they need), so that adding a small package to a
+# spec that has them rebuilds only the small last layers. Any nvidia-* wheel (CUDA libraries) belongs here too.
+HEAVY_PACKAGES=(boto3 botocore aiobotocore s3fs gcsfs adlfs fsspec google-cloud-storage google-auth google-api-core
+    bokeh scipy scikit-learn scikit-image xarray zarr numba llvmlite matplotlib polars duckdb sqlalchemy
+    torch torchvision torchaudio jax jaxlib tensorflow xgboost lightgbm cupy-cuda12x cupy-cuda11x triton)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache_root="${TEAMSTACK_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/teamstack}"
@@ -133,24 +140,32 @@ compile=("$uv" pip compile --quiet --no-header --no-annotate --python-version "$
 if ! "${compile[@]}" --emit-index-url --emit-find-links -o "$context/lock.txt" "$context/requirements.in" 2>"$context/resolve.err"; then
     die 1 "the spec cannot be installed as asked (nothing was built): $(one_line "$context/resolve.err")"
 fi
-# --- 3. split it: the shared Dask packages (and what they need) / the rest / the local wheels -----------------
-: >"$context/core.in"
-for name in "${CORE_PACKAGES[@]}"; do
-    grep -E "^${name}==" "$context/lock.txt" >>"$context/core.in" || true
-done
-grep -q . "$context/core.in" || die 2 "$spec does not contain dask: normalise it with the teamstack client"
-"${compile[@]}" -c "$context/lock.txt" -o "$context/core.lock" "$context/core.in" 2>"$context/resolve.err" ||
-    die 1 "cannot split the resolution: $(one_line "$context/resolve.err")"
-# Options (--index-url ...) and packages of layer 2 stay out of rest.lock; local wheels go in the last layer.
+# --- 3. split it: the shared Dask packages / large slow-moving libraries / the rest (each with what it needs,
+# versions from the one resolution); local wheels go in the last layer -----------------------------------------
+pins() { grep -v -E '^--|^$| @ file://' "$1" || true; }
 options="$(grep -E '^--' "$context/lock.txt" || true)"
-{
-    [ -z "$options" ] || printf '%s\n' "$options"
-    grep -v -E '^--|^$| @ file://' "$context/lock.txt" | grep -v -x -F -f <(grep -v -E '^--|^$' "$context/core.lock") || true
-} >"$context/rest.lock"
-{
-    [ -z "$options" ] || printf '%s\n' "$options"
-    grep -v -E '^--|^$' "$context/core.lock"
-} >"$context/core.lock.tmp" && mv "$context/core.lock.tmp" "$context/core.lock"
+tier() {  # tier NAME PATTERN: the lock's packages matching PATTERN and their dependencies, minus earlier tiers
+    local name=$1 pattern=$2
+    pins "$context/lock.txt" | grep -E "^(${pattern})==" >"$context/$name.in" || true
+    if [ "$name" = rest ]; then
+        cp "$context/$name.in" "$context/$name.all"  # everything left: no need to resolve again
+    elif grep -q . "$context/$name.in"; then
+        "${compile[@]}" -c "$context/lock.txt" -o "$context/$name.all" "$context/$name.in" 2>"$context/resolve.err" ||
+            die 1 "cannot split the resolution: $(one_line "$context/resolve.err")"
+    else
+        : >"$context/$name.all"
+    fi
+    {
+        [ -z "$options" ] || printf '%s\n' "$options"
+        pins "$context/$name.all" | grep -v -x -F -f <(cat "$context"/*.taken 2>/dev/null; echo '#') || true
+    } >"$context/$name.lock"
+    pins "$context/$name.lock" >"$context/$name.taken"
+}
+tier core "$(IFS='|'; echo "${CORE_PACKAGES[*]}")"
+grep -q '^dask==' "$context/core.lock" || die 2 "$spec does not contain dask: normalise it with the teamstack client"
+tier heavy "$(IFS='|'; echo "${HEAVY_PACKAGES[*]}")|nvidia-[a-z0-9-]+"
+tier rest '[A-Za-z0-9][A-Za-z0-9._-]*'
+
 sed -i "s#file://$context/wheels/#file:///opt/teamstack/wheels/#" "$context/lock.txt"
 
 # --- 4. build -----------------------------------------------------------------------------------------------

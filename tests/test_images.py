@@ -337,7 +337,7 @@ def test_buildspec_structure() -> None:
     document = buildspec()
     assert str(document["version"]) == "0.2"
     assert document["env"]["shell"] == "bash"
-    assert "variables" not in document["env"]
+    assert document["env"]["variables"] == {"STORAGE_DRIVER": "vfs", "BUILDAH_ISOLATION": "chroot"}
     assert set(document["env"]["exported-variables"]) == {"IMAGE_URI", "SPEC_TAG", "SKIP_BUILD"}
     assert tuple(document["phases"]) == PHASES
     for phase in PHASES:
@@ -462,6 +462,7 @@ class CodeBuild:
             "CACHE_REPOSITORY": CACHE_REPOSITORY,
             "RECIPE_HASH": self.recipe,
             "CODEBUILD_BUILD_SUCCEEDING": "1",
+            **{name: str(value) for name, value in buildspec()["env"]["variables"].items()},
             "FAKE_S3": str(self.bucket),
             "STUB_LOG": str(self.log),
             "STUB_STATE": str(self.root / "describe-count"),
