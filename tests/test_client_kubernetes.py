@@ -245,3 +245,11 @@ def test_cluster_start_from_a_shell_without_kubeconfig_is_one_line(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: forbidden by RBAC on cluster {manifest.cluster.name}: {user} may not create")
+
+
+def test_no_google_credentials_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud application-default credentials either
+    with pytest.raises(ClusterError, match=r"^no Google credentials to sign in to cluster geo: run `gcloud auth"):
+        k8s_auth.gke_token("geo")
