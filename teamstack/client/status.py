@@ -292,7 +292,12 @@ def team_status(manifest: TeamManifest, ec2_client: Any = None, now: datetime | 
     now = now or datetime.now(UTC)
     if manifest.dask is not None:
         try:
-            clusters, pods, nodes = asyncio.run(_kubernetes_lists(manifest))
+            # A private loop: asyncio.run would leave the calling thread without a current event loop.
+            loop = asyncio.new_event_loop()
+            try:
+                clusters, pods, nodes = loop.run_until_complete(_kubernetes_lists(manifest))
+            finally:
+                loop.close()
         except ClusterError:
             raise
         except Exception as error:
