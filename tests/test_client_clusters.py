@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import kubernetes_validate
@@ -32,6 +33,20 @@ def manifest() -> TeamManifest:
     planned = planned_manifest()
     assert planned.dask is not None, "the ml-vision plan has a Kubernetes layer (dask defaults)"
     return planned
+
+
+@pytest.fixture(autouse=True)
+def _dask_config_restored() -> Iterator[None]:
+    """dask-cloudprovider's EC2Cluster sets process-wide TLS settings (require-encryption) when constructed:
+    later tests' local Dask clusters must not inherit them."""
+    import copy
+
+    import dask.config
+    import distributed  # noqa: F401  (its config defaults: the distributed.comm section)
+
+    saved = copy.deepcopy(dask.config.get("distributed.comm"))
+    yield
+    dask.config.config["distributed"]["comm"] = saved
 
 
 def _pods(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:

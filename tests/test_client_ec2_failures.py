@@ -7,6 +7,7 @@ the full start and the clean-up run against moto's EC2.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +18,21 @@ from standins import AwsTeam
 from teamstack.client import ClusterError
 from teamstack.client.clusters import ec2_cluster, ec2_cluster_options, team_ec2_cluster_class
 from teamstack.client.ec2_errors import describe_ec2_failure
+
+
+@pytest.fixture(autouse=True)
+def _dask_config_restored() -> Iterator[None]:
+    """dask-cloudprovider's EC2Cluster sets process-wide TLS settings (require-encryption) when constructed:
+    later tests' local Dask clusters must not inherit them."""
+    import copy
+
+    import dask.config
+    import distributed  # noqa: F401  (its config defaults: the distributed.comm section)
+
+    saved = copy.deepcopy(dask.config.get("distributed.comm"))
+    yield
+    dask.config.config["distributed"]["comm"] = saved
+
 
 OPTIONS = {"subnet_id": "subnet-0a1b2c3d", "worker_instance_type": "g5.12xlarge", "spot": True, "region": "us-west-2"}
 ENCODED = "AbCdEf0123456789-encoded"
@@ -115,6 +131,10 @@ def test_a_stale_subnet_fails_the_real_start_in_one_line_and_leaves_no_vm(aws_te
         line.startswith("subnet subnet-0deadbeef0000001 is not usable (InvalidSubnetID.NotFound") and "\n" not in line
     )
     assert _running(aws_team) == before
+    import dask.config
+
+    # dask-cloudprovider's process-wide TLS requirement is undone with the failed start.
+    assert not dask.config.get("distributed.comm.require-encryption", False)
 
 
 def test_a_start_that_fails_after_a_launch_terminates_the_vm(aws_team: AwsTeam) -> None:

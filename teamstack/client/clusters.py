@@ -541,8 +541,15 @@ def team_ec2_cluster_class() -> type:
         worker_class = property(lambda self: TeamEC2Worker, lambda self, value: None)
 
         def __init__(self, *args: Any, team: str = "", **kwargs: Any) -> None:
+            import copy
+
+            import dask.config
+
             self._teamstack_team = team
             self._teamstack_options = dict(kwargs)
+            # dask-cloudprovider sets process-wide TLS settings (require-encryption) as it starts: a failed
+            # start puts the previous settings back, or every later local Dask comm would be refused.
+            self._teamstack_comm_config = copy.deepcopy(dask.config.get("distributed.comm"))
             try:
                 super().__init__(*args, **kwargs)
             except BaseException:
@@ -567,6 +574,7 @@ def team_ec2_cluster_class() -> type:
             import asyncio
 
             import boto3
+            import dask.config
 
             from teamstack.client.ec2_errors import decode_authorization, describe_ec2_failure
 
@@ -576,6 +584,7 @@ def team_ec2_cluster_class() -> type:
             message = describe_ec2_failure(error, self._teamstack_options, self._teamstack_team, decoded)
             vms = self._teamstack_vms()
             self.status = Status.closed
+            dask.config.config["distributed"]["comm"] = self._teamstack_comm_config
             if not vms:
                 return message
             try:
