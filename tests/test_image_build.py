@@ -112,7 +112,9 @@ def cpu_image(
 
 @pytest.fixture(scope="module")
 def cluster(buildah_sandbox: BuildahSandbox, cpu_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    import dask
     from distributed import Client
+    from distributed.security import Security
 
     logs = tmp_path_factory.mktemp("dask")
     port = free_port()
@@ -124,7 +126,10 @@ def cluster(buildah_sandbox: BuildahSandbox, cpu_image: str, tmp_path_factory: p
         worker_command = ["dask", "worker", f"tcp://127.0.0.1:{port}", "--host", "127.0.0.1", "--nthreads", "1",
                           "--no-dashboard", "--local-directory", "/tmp/dask-worker"]  # fmt: skip
         processes.append(run_in_image(buildah_sandbox, cpu_image, worker_command, logs / "worker.log"))
-        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+        # Plain TCP on loopback: another test's dask-cloudprovider cluster may have left TLS required in the
+        # process-wide Dask config.
+        plain = {"distributed.comm.require-encryption": False, "distributed.comm.default-scheme": "tcp"}
+        with dask.config.set(plain), Client(f"tcp://127.0.0.1:{port}", timeout=60, security=Security()) as client:
             client.wait_for_workers(1, timeout=90)
             yield client
     finally:
