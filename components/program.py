@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pulumi
 
-from teamstack.config import ConfigError, TeamConfig, load_team, stack_file
+from teamstack.config import AwsTeamConfig, ConfigError, GcpTeamConfig, Team, load_team, stack_file
 from teamstack.envhash import recipe_hash
 
 # Each cloud's components (and so its provider SDK, hundreds of modules) are imported only for that cloud's
@@ -32,7 +32,7 @@ def engine_config() -> dict[str, str]:
     return {key: str(value) for key, value in values.items()}
 
 
-def aws_environment(team: TeamConfig) -> AwsEnvironment:
+def aws_environment(team: AwsTeamConfig) -> AwsEnvironment:
     import pulumi_aws as aws
 
     from components.aws.stack import AwsEnvironment
@@ -54,12 +54,11 @@ def aws_environment(team: TeamConfig) -> AwsEnvironment:
     )
 
 
-def gcp_environment(team: TeamConfig) -> GcpEnvironment:
+def gcp_environment(team: GcpTeamConfig) -> GcpEnvironment:
     import pulumi_gcp as gcp
 
     from components.gcp.stack import GcpEnvironment
 
-    assert team.project is not None  # check_team requires gcp:project on GCP
     project = gcp.organizations.get_project(project_id=team.project)
     # Creates the Cloud Storage service agent if the project has none yet; the key and topic grants name it.
     gcp.storage.get_project_service_account(project=team.project)
@@ -75,7 +74,7 @@ def gcp_environment(team: TeamConfig) -> GcpEnvironment:
     return GcpEnvironment(project=team.project, project_number=str(project.number), zones=team.gcp_zones)
 
 
-def check_project(stack: str, team: TeamConfig) -> None:
+def check_project(stack: str, team: Team) -> None:
     """The checks across the project's stack files (the same team, buckets, ranges or namespaces claimed twice),
     as `teamstack validate` makes them; the engine runs the program from the project folder."""
     from teamstack.stackfiles import find_project, load_project

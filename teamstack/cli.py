@@ -21,7 +21,7 @@ from rich.tree import Tree
 from typer.core import TyperCommand
 
 if TYPE_CHECKING:
-    from teamstack.config import ConfigError, TeamConfig
+    from teamstack.config import ConfigError, Team
     from teamstack.stackfiles import Project
 
 # The config model and stack files are imported by the commands that use them: `teamstack --help` and the
@@ -186,7 +186,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 def _validated(
     root: Path, project: Project, names: list[str], with_policy: bool
-) -> tuple[dict[str, TeamConfig], dict[str, ConfigError]]:
+) -> tuple[dict[str, Team], dict[str, ConfigError]]:
     """The one validation pass before anything is planned or written: every named stack (its stack file, the
     checks across the project's stack files, and its policy values file when `with_policy`), not only up to
     the first bad one. Returns the good stacks' team configs and one error per bad stack."""

@@ -15,17 +15,19 @@ import json
 import re
 import types
 import typing
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
+    TypeAdapter,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -162,16 +164,10 @@ Capacity = Literal["on-demand", "spot"]
 
 
 class NodeGroupConfig(_Model):
-    """One EKS managed node group of Dask workers."""
+    """One node group of Dask workers: what both clouds share (each cloud's model adds its machine types)."""
 
     name: str
     kind: Literal["cpu", "gpu"]
-    # AWS: required, at least one (checked in check_team, as the GCP fields below are GCP-only).
-    instance_types: Annotated[list[str], Field(max_length=20)] = Field(default_factory=list)
-    # GCP: one machine type per pool; GPU pools name their accelerator (defaults: the machine type's own).
-    machine_type: str | None = None
-    gpu_type: str | None = None
-    gpu_count: Annotated[int | None, Field(ge=1, le=16)] = None
     min_size: Annotated[int, Field(ge=0, le=1000)]
     desired_size: Annotated[int | None, Field(ge=0, le=1000)] = None
     max_size: Annotated[int, Field(ge=1, le=1000)]
@@ -189,6 +185,20 @@ class NodeGroupConfig(_Model):
         return self.min_size if self.desired_size is None else self.desired_size
 
 
+class AwsNodeGroupConfig(NodeGroupConfig):
+    """An EKS managed node group: one or more instance types of the same shape."""
+
+    instance_types: Annotated[list[str], Field(min_length=1, max_length=20)]
+
+
+class GcpNodeGroupConfig(NodeGroupConfig):
+    """A GKE node pool: one machine type; GPU pools name their accelerator (defaults: the machine type's own)."""
+
+    machine_type: str
+    gpu_type: str | None = None
+    gpu_count: Annotated[int | None, Field(ge=1, le=16)] = None
+
+
 class SystemNodeGroupConfig(_Model):
     """The small always-on CPU group for cluster add-ons (CoreDNS, the Dask operator, the autoscaler).
 
@@ -198,11 +208,6 @@ class SystemNodeGroupConfig(_Model):
     published for linux/amd64 only.
     """
 
-    # AMD first, Intel as the fallback when a zone runs out of t3a; both 2 vCPUs (burstable), 2 GiB.
-    instance_types: Annotated[list[str], Field(min_length=1, max_length=20)] = Field(
-        default_factory=lambda: list(DEFAULT_AWS_SYSTEM_INSTANCE_TYPES)
-    )
-    machine_type: str | None = None  # GCP only; default DEFAULT_GCP_SYSTEM_MACHINE_TYPE
     high_availability: bool = False
     min_size: Annotated[int, Field(ge=1, le=10)] = 1
     desired_size: Annotated[int | None, Field(ge=1, le=10)] = None
@@ -220,6 +225,17 @@ class SystemNodeGroupConfig(_Model):
     @property
     def desired(self) -> int:
         return self.min_size if self.desired_size is None else self.desired_size
+
+
+class AwsSystemNodeGroupConfig(SystemNodeGroupConfig):
+    # AMD first, Intel as the fallback when a zone runs out of t3a; both 2 vCPUs (burstable), 2 GiB.
+    instance_types: Annotated[list[str], Field(min_length=1, max_length=20)] = Field(
+        default_factory=lambda: list(DEFAULT_AWS_SYSTEM_INSTANCE_TYPES)
+    )
+
+
+class GcpSystemNodeGroupConfig(SystemNodeGroupConfig):
+    machine_type: str | None = None  # default DEFAULT_GCP_SYSTEM_MACHINE_TYPE
 
 
 class RegistryConfig(_Model):
@@ -243,8 +259,18 @@ class BudgetConfig(_Model):
     alert_emails: Annotated[list[Email], Field(min_length=1, max_length=10)]
     # Percent of the limit at which actual spend alerts; forecast spend alerts at 100%.
     actual_alert_percent: Annotated[int, Field(ge=1, le=1000)] = 80
-    # GCP only: the Cloud Billing account the budget belongs to (XXXXXX-XXXXXX-XXXXXX).
-    billing_account: str | None = None
+
+
+class GcpBudgetConfig(BudgetConfig):
+    # The Cloud Billing account the budget belongs to (XXXXXX-XXXXXX-XXXXXX).
+    billing_account: str
+
+    @field_validator("billing_account")
+    @classmethod
+    def _billing_account(cls, value: str) -> str:
+        if not _GCP_BILLING_ACCOUNT.match(value):
+            raise ValueError(f"'{value}' is not a billing account id (XXXXXX-XXXXXX-XXXXXX, hex)")
+        return value
 
 
 def _quantity(value: str) -> str:
@@ -324,55 +350,37 @@ class KubernetesConfig(_Model):
 
 
 class TeamConfig(_Model):
-    """Everything one team's stack is built from."""
+    """What every team's stack is built from, on either cloud. A stack is an `AwsTeamConfig` or a
+    `GcpTeamConfig` (the union `Team`, `cloud` the discriminator): each cloud's model declares its own required
+    keys, and refuses the other cloud's as unknown (`load_team` says whose setting it is)."""
 
     cloud: Literal["aws", "gcp"] = "aws"
     region: str  # aws:region or gcp:region
-    project: str | None = None  # gcp:project (GCP only)
     team: str
     cost_center: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/=+@-]+$")]
     owner: str
     az_count: Annotated[int, Field(ge=2, le=MAX_ZONES)] = 3
     vpc_cidr: str
     nat_mode: Literal["none", "single", "per-az"] = "single"
-    # AWS only: ECR and STS interface endpoints beside the NAT (always made when natMode is none, where nothing
-    # else carries that traffic). Off by default: the NAT carries it, and three endpoints in three AZs cost
-    # about $66 a month.
-    interface_endpoints: bool = False
     kubernetes_version: str = "1.33"
     service_cidr: str = "172.20.0.0/16"
     api_access_cidrs: list[str] = Field(default_factory=list)
-    # AWS: IAM role/user ARNs; GCP: IAM members (group:/user:/serviceAccount:). Checked per cloud in check_team.
+    # AWS: IAM role/user ARNs; GCP: IAM members (group:/user:/serviceAccount:); each cloud's model narrows it.
     admins: Annotated[list[str], Field(min_length=1)]
-    data_scientist_principals: list[str] = Field(default_factory=list)  # AWS only, required there
-    # GCP only, required there: the people/groups of the team (group:/user: members).
-    data_scientist_members: list[str] = Field(default_factory=list)
-    zones: list[str] | None = None  # GCP only; default the region's first azCount zones
-    cluster_location: Literal["regional", "zonal"] = "regional"  # GCP only
-    release_channel: Literal["rapid", "regular", "stable", "extended"] = "regular"  # GCP only
-    pod_cidr: str | None = None  # GCP only, required there: the pods' secondary range
-    # GCP only: the gke-security-groups@<domain> group, so Kubernetes RBAC may name Google groups.
-    gke_security_group: str | None = None
     namespace: str | None = None
-    system_node_group: SystemNodeGroupConfig = Field(default_factory=SystemNodeGroupConfig)
-    node_groups: Annotated[list[NodeGroupConfig], Field(min_length=1, max_length=20)]
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     catalog_buckets: Annotated[list[CatalogBucketConfig], Field(min_length=1, max_length=20)]
-    budget: BudgetConfig
     log_retention_days: int = 365
     tags: dict[str, str] = Field(default_factory=dict)
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    if TYPE_CHECKING:
+        # Declared by each cloud's model with its own node-group, system-group and budget models.
+        system_node_group: SystemNodeGroupConfig
+        node_groups: Sequence[NodeGroupConfig]
+        budget: BudgetConfig
 
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str, info: ValidationInfo) -> str:
-        if info.data.get("cloud") == "gcp":
-            if value not in gcp_machines.REGION_ZONES:
-                raise ValueError(f"'{value}' is not a GCP region with GKE, e.g. us-central1 or europe-west4")
-            return value
-        if value not in AWS_REGIONS:
-            raise ValueError(f"'{value}' is not an AWS region with EKS, e.g. us-west-2 or eu-central-1")
-        return value
+    # The managed Kubernetes service, in messages.
+    SERVICE: ClassVar[str] = "EKS"
 
     @field_validator("team", "namespace")
     @classmethod
@@ -404,11 +412,11 @@ class TeamConfig(_Model):
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _version(cls, value: str, info: ValidationInfo) -> str:
+    def _version(cls, value: str) -> str:
         if value not in SUPPORTED_KUBERNETES_VERSIONS:
-            service = "GKE" if info.data.get("cloud") == "gcp" else "EKS"
             raise ValueError(
-                f"'{value}' is not a supported {service} version; allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+                f"'{value}' is not a supported {cls.SERVICE} version; "
+                f"allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
             )
         return value
 
@@ -429,19 +437,8 @@ class TeamConfig(_Model):
     def pools(self) -> tuple[NodePool, ...]:
         """The node pools (system first), built once from this validated config: the one model every resource,
         the quota and the manifest read (`teamstack.pools`)."""
-        return node_pools(self)
-
-    @property
-    def system_machine_type(self) -> str:
-        """GCP: the system pool's machine type."""
-        return self.system_node_group.machine_type or DEFAULT_GCP_SYSTEM_MACHINE_TYPE
-
-    @property
-    def gcp_zones(self) -> tuple[str, ...]:
-        """GCP: the zones the nodes run in (configured, or the region's first azCount)."""
-        if self.zones is not None:
-            return tuple(self.zones)
-        return gcp_machines.region_zones(self.region)[: self.az_count]
+        # Every instance is one cloud's model (the base is never built on its own).
+        return node_pools(typing.cast("Team", self))
 
     @property
     def labels_for_resources(self) -> dict[str, str]:
@@ -461,12 +458,102 @@ class TeamConfig(_Model):
         }
 
 
+class AwsTeamConfig(TeamConfig):
+    """A team stack on AWS (EKS)."""
+
+    cloud: Literal["aws"] = "aws"
+    # ECR and STS interface endpoints beside the NAT (always made when natMode is none, where nothing else
+    # carries that traffic). Off by default: the NAT carries it, and three endpoints in three AZs cost about $66
+    # a month.
+    interface_endpoints: bool = False
+    admins: Annotated[list[PrincipalArn], Field(min_length=1)]
+    data_scientist_principals: Annotated[list[PrincipalArn], Field(min_length=1)]
+    system_node_group: AwsSystemNodeGroupConfig = Field(default_factory=AwsSystemNodeGroupConfig)
+    node_groups: Annotated[list[AwsNodeGroupConfig], Field(min_length=1, max_length=20)]
+    budget: BudgetConfig
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in AWS_REGIONS:
+            raise ValueError(f"'{value}' is not an AWS region with EKS, e.g. us-west-2 or eu-central-1")
+        return value
+
+
+class GcpTeamConfig(TeamConfig):
+    """A team stack on GCP (GKE)."""
+
+    SERVICE: ClassVar[str] = "GKE"
+
+    cloud: Literal["gcp"] = "gcp"
+    project: str  # gcp:project
+    # The people/groups of the team (group:/user: members).
+    data_scientist_members: list[str]
+    zones: list[str] | None = None  # default the region's first azCount zones
+    cluster_location: Literal["regional", "zonal"] = "regional"
+    release_channel: Literal["rapid", "regular", "stable", "extended"] = "regular"
+    pod_cidr: str  # the pods' secondary range
+    # The gke-security-groups@<domain> group, so Kubernetes RBAC may name Google groups.
+    gke_security_group: str | None = None
+    system_node_group: GcpSystemNodeGroupConfig = Field(default_factory=GcpSystemNodeGroupConfig)
+    node_groups: Annotated[list[GcpNodeGroupConfig], Field(min_length=1, max_length=20)]
+    budget: GcpBudgetConfig
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in gcp_machines.REGION_ZONES:
+            raise ValueError(f"'{value}' is not a GCP region with GKE, e.g. us-central1 or europe-west4")
+        return value
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not _GCP_PROJECT_ID.match(value) or "google" in value:
+            raise ValueError(
+                f"'{value}' is not a GCP project id: 6-30 lowercase letters, digits and '-', starting with a "
+                "letter, not ending with '-', without 'google'"
+            )
+        return value
+
+    @property
+    def system_machine_type(self) -> str:
+        """The system pool's machine type."""
+        return self.system_node_group.machine_type or DEFAULT_GCP_SYSTEM_MACHINE_TYPE
+
+    @property
+    def gcp_zones(self) -> tuple[str, ...]:
+        """The zones the nodes run in (configured, or the region's first azCount)."""
+        if self.zones is not None:
+            return tuple(self.zones)
+        return gcp_machines.region_zones(self.region)[: self.az_count]
+
+
+def _cloud_tag(data: Any) -> str | None:
+    """The union's discriminator: `teamstack:cloud`, aws when unset (Pulumi.yaml's default); None if unknown."""
+    cloud = data.get("cloud", "aws") if isinstance(data, dict) else getattr(data, "cloud", None)
+    return cloud if cloud in CLOUDS else None
+
+
+CLOUDS = ("aws", "gcp")
+# A team stack: one cloud's model, chosen by `cloud`.
+Team = AwsTeamConfig | GcpTeamConfig
+_TEAM: TypeAdapter[Team] = TypeAdapter(
+    Annotated[
+        Annotated[AwsTeamConfig, Tag("aws")] | Annotated[GcpTeamConfig, Tag("gcp")],
+        Discriminator(_cloud_tag),
+    ]
+)
+_MODELS: dict[str, type[TeamConfig]] = {"aws": AwsTeamConfig, "gcp": GcpTeamConfig}
+
+
 def label_value(value: str) -> str:
     """A tag value as a GCP label value: lowercase, [a-z0-9_-] (anything else becomes '_'), at most 63."""
     return re.sub(r"[^a-z0-9_-]", "_", value.lower())[:63]
 
 
-_ALIASES = {name: (field.alias or name) for name, field in TeamConfig.model_fields.items()}
+# Every top-level key of either cloud's model, by field name.
+_ALL_FIELDS = {**AwsTeamConfig.model_fields, **GcpTeamConfig.model_fields}
 
 # --- cross-field rules ---------------------------------------------------------------------------------
 
@@ -560,10 +647,8 @@ _SYSTEM_ARCH_REASON = (
 
 def check_team(team: TeamConfig) -> None:
     """Rules across fields. Raises `_Issue` with the key path of the first violation."""
-    if team.cloud == "gcp":
+    if isinstance(team, GcpTeamConfig):
         _check_gcp(team)
-    else:
-        _check_aws(team)
     _check_kubernetes(team)
     vpc = ipaddress.IPv4Network(team.vpc_cidr)
     service = ipaddress.IPv4Network(team.service_cidr)
@@ -592,7 +677,7 @@ def check_team(team: TeamConfig) -> None:
         seen.append(network)
 
     system = team.system_node_group
-    if team.cloud == "aws":
+    if isinstance(system, AwsSystemNodeGroupConfig):
         parsed = _check_instance_types("teamstack:systemNodeGroup", system.instance_types, gpu=False)
         if parsed[0].arch != "x86_64":
             raise _Issue("teamstack:systemNodeGroup.instanceTypes", _SYSTEM_ARCH_REASON.format(parsed[0].name))
@@ -609,9 +694,9 @@ def check_team(team: TeamConfig) -> None:
         if group.name in names or group.name == "system":
             raise _Issue(f"{key}.name", f"'{group.name}' is used twice or reserved ('system'); names must be unique")
         names.add(group.name)
-        if team.cloud == "gcp":
+        if isinstance(group, GcpNodeGroupConfig):
             _check_gcp_pool(key, group)
-        else:
+        elif isinstance(group, AwsNodeGroupConfig):
             parsed = _check_instance_types(key, group.instance_types, gpu=group.kind == "gpu")
             if any(instance.arch != "x86_64" for instance in parsed):
                 raise _Issue(
@@ -670,53 +755,6 @@ def _check_capacity(team: TeamConfig) -> None:
         )
 
 
-# GCP-only keys, by their key path and whether the team set them; an AWS stack refuses them.
-def _gcp_only_keys(team: TeamConfig) -> list[str]:
-    keys = [
-        f"teamstack:{_ALIASES[name]}"
-        for name in (
-            "zones",
-            "cluster_location",
-            "release_channel",
-            "pod_cidr",
-            "data_scientist_members",
-            "gke_security_group",
-        )
-        if name in team.model_fields_set
-    ]
-    if "machine_type" in team.system_node_group.model_fields_set:
-        keys.append("teamstack:systemNodeGroup.machineType")
-    for i, group in enumerate(team.node_groups):
-        for name, alias in (("machine_type", "machineType"), ("gpu_type", "gpuType"), ("gpu_count", "gpuCount")):
-            if name in group.model_fields_set:
-                keys.append(f"teamstack:nodeGroups[{i}].{alias}")
-    if "billing_account" in team.budget.model_fields_set:
-        keys.append("teamstack:budget.billingAccount")
-    return keys
-
-
-def _check_aws(team: TeamConfig) -> None:
-    for key in _gcp_only_keys(team):
-        raise _Issue(key, "is a GCP setting; this stack's teamstack:cloud is aws")
-    for field, values in (("admins", team.admins), ("dataScientistPrincipals", team.data_scientist_principals)):
-        for i, value in enumerate(values):
-            try:
-                _principal(value)
-            except ValueError as error:
-                raise _Issue(f"teamstack:{field}[{i}]", str(error)) from None
-    if "data_scientist_principals" not in team.model_fields_set:
-        raise _Issue("teamstack:dataScientistPrincipals", "required key is missing")
-    if not team.data_scientist_principals:
-        raise _Issue("teamstack:dataScientistPrincipals", "List should have at least 1 item after validation, not 0")
-    for i, group in enumerate(team.node_groups):
-        if "instance_types" not in group.model_fields_set:
-            raise _Issue(f"teamstack:nodeGroups[{i}].instanceTypes", "required key is missing")
-        if not group.instance_types:
-            raise _Issue(
-                f"teamstack:nodeGroups[{i}].instanceTypes", "List should have at least 1 item after validation, not 0"
-            )
-
-
 def _check_gcp_member(key: str, value: str) -> None:
     if not _GCP_MEMBER.match(value):
         raise _Issue(
@@ -726,26 +764,8 @@ def _check_gcp_member(key: str, value: str) -> None:
         )
 
 
-def _check_gcp(team: TeamConfig) -> None:
-    """The GCP-only settings: project, zones, ranges, members, billing; AWS-only ones refused."""
-    if team.data_scientist_principals:
-        raise _Issue(
-            "teamstack:dataScientistPrincipals",
-            "is an AWS setting; a GCP stack lists its people in dataScientistMembers (group:<email>, user:<email>)",
-        )
-    if team.project is None:
-        raise _Issue("gcp:project", "required key is missing")
-    if not _GCP_PROJECT_ID.match(team.project) or "google" in team.project:
-        raise _Issue(
-            "gcp:project",
-            f"'{team.project}' is not a GCP project id: 6-30 lowercase letters, digits and '-', starting with a "
-            "letter, not ending with '-', without 'google'",
-        )
-    if "interface_endpoints" in team.model_fields_set:
-        raise _Issue(
-            "teamstack:interfaceEndpoints",
-            "is an AWS setting; GCP nodes reach Google APIs through Private Google Access at no charge",
-        )
+def _check_gcp(team: GcpTeamConfig) -> None:
+    """The GCP settings against each other: zones, ranges, members (the model refuses AWS-only keys)."""
     if team.nat_mode == "per-az":
         raise _Issue(
             "teamstack:natMode", "Cloud NAT is regional and spans every zone; on GCP use single or none, got 'per-az'"
@@ -763,8 +783,6 @@ def _check_gcp(team: TeamConfig) -> None:
                 raise _Issue(f"teamstack:zones[{i}]", f"'{zone}' is listed twice")
     elif team.az_count > len(available):
         raise _Issue("teamstack:azCount", f"{team.region} has {len(available)} zones, {team.az_count} requested")
-    if team.pod_cidr is None:
-        raise _Issue("teamstack:podCidr", "required key is missing")
     try:
         pods = _cidr(team.pod_cidr)
     except ValueError as error:
@@ -779,8 +797,6 @@ def _check_gcp(team: TeamConfig) -> None:
             raise _Issue("teamstack:podCidr", f"{pods} overlaps teamstack:{other_key} {other}; pick a range outside it")
     for i, member in enumerate(team.admins):
         _check_gcp_member(f"teamstack:admins[{i}]", member)
-    if "data_scientist_members" not in team.model_fields_set:
-        raise _Issue("teamstack:dataScientistMembers", "required key is missing")
     if not team.data_scientist_members:
         raise _Issue("teamstack:dataScientistMembers", "list at least one group:<email> or user:<email>")
     for i, member in enumerate(team.data_scientist_members):
@@ -800,16 +816,6 @@ def _check_gcp(team: TeamConfig) -> None:
             f"required when dataScientistMembers lists groups ({groups[0]}): GKE's Google Groups for RBAC "
             "needs gke-security-groups@<your domain>, with the team's groups as its members",
         )
-    billing = team.budget.billing_account
-    if billing is None:
-        raise _Issue("teamstack:budget.billingAccount", "required key is missing (the Cloud Billing account id)")
-    if not _GCP_BILLING_ACCOUNT.match(billing):
-        raise _Issue(
-            "teamstack:budget.billingAccount", f"'{billing}' is not a billing account id (XXXXXX-XXXXXX-XXXXXX, hex)"
-        )
-    system = team.system_node_group
-    if "instance_types" in system.model_fields_set:
-        raise _Issue("teamstack:systemNodeGroup.instanceTypes", "is an AWS setting; GCP pools take machineType")
     try:
         parsed = gcp_machines.check_cpu_machine(team.system_machine_type)
     except gcp_machines.MachineTypeError as error:
@@ -818,11 +824,7 @@ def _check_gcp(team: TeamConfig) -> None:
         raise _Issue("teamstack:systemNodeGroup.machineType", _SYSTEM_ARCH_REASON.format(team.system_machine_type))
 
 
-def _check_gcp_pool(key: str, group: NodeGroupConfig) -> None:
-    if "instance_types" in group.model_fields_set:
-        raise _Issue(f"{key}.instanceTypes", "is an AWS setting; a GCP pool takes one machineType")
-    if group.machine_type is None:
-        raise _Issue(f"{key}.machineType", "required key is missing")
+def _check_gcp_pool(key: str, group: GcpNodeGroupConfig) -> None:
     try:
         if group.kind == "gpu":
             gcp_machines.check_gpu_pool(group.machine_type, group.gpu_type, group.gpu_count)
@@ -874,7 +876,7 @@ def _decode(values: Mapping[str, str], file: str) -> dict[str, Any]:
     for field_name, key in _provider_keys(values).items():
         if key in values:
             data[field_name] = values[key]
-    fields_by_alias = {(f.alias or n): f for n, f in TeamConfig.model_fields.items()}
+    fields_by_alias = {(f.alias or n): f for n, f in _ALL_FIELDS.items()}
     for key, raw in values.items():
         if not key.startswith(prefix):
             continue
@@ -901,9 +903,9 @@ def _key_path(loc: tuple[int | str, ...], provider_keys: Mapping[str, str] = _PR
     return key
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The nested model class that a location's parent points into, for listing its allowed keys."""
-    model: Any = TeamConfig
+def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The nested model class that a location points into in `root`, for listing its allowed keys."""
+    model: Any = root
     for part in loc:
         if isinstance(part, int):
             continue
@@ -918,14 +920,46 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return model if isinstance(model, type) else None
 
 
-def _reason(error: Mapping[str, Any]) -> str:
+# Why a key of the other cloud's model is refused, where more can be said than whose setting it is; by key path
+# (list positions as "*").
+_OTHER_CLOUD_REASONS: dict[tuple[str | int, ...], str] = {
+    ("gcp", "dataScientistPrincipals"): (
+        "is an AWS setting; a GCP stack lists its people in dataScientistMembers (group:<email>, user:<email>)"
+    ),
+    ("gcp", "interfaceEndpoints"): (
+        "is an AWS setting; GCP nodes reach Google APIs through Private Google Access at no charge"
+    ),
+    ("gcp", "systemNodeGroup", "instanceTypes"): "is an AWS setting; GCP pools take machineType",
+    ("gcp", "nodeGroups", "*", "instanceTypes"): "is an AWS setting; a GCP pool takes one machineType",
+}
+_MISSING_HINTS: dict[tuple[str | int, ...], str] = {
+    ("gcp", "budget", "billingAccount"): " (the Cloud Billing account id)",
+}
+
+
+def _other_cloud_reason(cloud: str, loc: tuple[int | str, ...]) -> str | None:
+    """The reason an unknown key is refused when it is the other cloud's setting, else None."""
+    other = next(c for c in CLOUDS if c != cloud)
+    parent = _model_at(_MODELS[other], loc[:-1])
+    if parent is None or loc[-1] not in {(f.alias or n) for n, f in parent.model_fields.items()}:
+        return None
+    path = (cloud, *("*" if isinstance(part, int) else part for part in loc))
+    return _OTHER_CLOUD_REASONS.get(path, f"is a {other.upper()} setting; this stack's teamstack:cloud is {cloud}")
+
+
+def _reason(error: Mapping[str, Any], cloud: str) -> str:
     kind, message = error["type"], str(error["msg"])
+    loc = tuple(error["loc"])
     if kind == "extra_forbidden":
-        parent = _model_at(tuple(error["loc"][:-1]))
+        other = _other_cloud_reason(cloud, loc)
+        if other is not None:
+            return other
+        parent = _model_at(_MODELS[cloud], loc[:-1])
         allowed = sorted((f.alias or n) for n, f in parent.model_fields.items()) if parent else []
         return "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
     if kind == "missing":
-        return "required key is missing"
+        path = (cloud, *("*" if isinstance(part, int) else part for part in loc))
+        return "required key is missing" + _MISSING_HINTS.get(path, "")
     if kind == "value_error":
         return message.removeprefix("Value error, ")
     shown = error.get("input")
@@ -938,20 +972,33 @@ def stack_file(stack: str) -> str:
     return f"stacks/Pulumi.{stack}.yaml"
 
 
-def load_team(values: Mapping[str, str], stack: str) -> TeamConfig:
-    """Parse and check a stack's config (the engine's flat string map). Raises ConfigError."""
+def _validate(data: dict[str, Any], file: str, provider_keys: Mapping[str, str]) -> Team:
+    """The decoded config as its cloud's model. Raises ConfigError naming the first problem's key."""
+    try:
+        return _TEAM.validate_python(data)
+    except ValidationError as errors:
+        # An unknown key first: a misspelt key also makes the intended one "missing", which hides the typo.
+        first = min(errors.errors(), key=lambda error: error["type"] != "extra_forbidden")
+        loc = tuple(first["loc"])
+        if not loc:  # no model for this cloud: the discriminator refused the tag
+            allowed = " or ".join(f"'{c}'" for c in CLOUDS)
+            raise ConfigError(
+                file, f"{PROJECT}:cloud", f"Input should be {allowed} (got {json.dumps(data.get('cloud'))})"
+            ) from None
+        cloud, loc = str(loc[0]), loc[1:]  # the union's tag, then the location in that cloud's model
+        reason = _reason({**first, "loc": loc}, cloud)
+        raise ConfigError(file, _key_path(loc, provider_keys), reason) from None
+
+
+def load_team(values: Mapping[str, str], stack: str) -> Team:
+    """Parse and check a stack's config (the engine's flat string map) into its cloud's model. Raises
+    ConfigError."""
     file = stack_file(stack)
     try:
         cloud_rules.check_keys(values)
     except RuleError as issue:
         raise ConfigError(file, issue.key, issue.reason) from None
-    data = _decode(values, file)
-    try:
-        team = TeamConfig.model_validate(data)
-    except ValidationError as errors:
-        # An unknown key first: a misspelt key also makes the intended one "missing", which hides the typo.
-        first = min(errors.errors(), key=lambda error: error["type"] != "extra_forbidden")
-        raise ConfigError(file, _key_path(tuple(first["loc"]), _provider_keys(values)), _reason(first)) from None
+    team = _validate(_decode(values, file), file, _provider_keys(values))
     try:
         check_team(team)
         cloud_rules.check(team)  # the clouds' own rules: names, CIDRs, principals, types, limits

@@ -21,7 +21,7 @@ from teamstack import gcp_machines, instances
 from teamstack.validation import catalogue
 
 if TYPE_CHECKING:
-    from teamstack.config import NodeGroupConfig, TeamConfig
+    from teamstack.config import GcpNodeGroupConfig, NodeGroupConfig, SystemNodeGroupConfig, Team
 
 Kind = Literal["system", "cpu", "gpu"]
 Capacity = Literal["on-demand", "spot"]
@@ -167,6 +167,7 @@ def gpu_share(pools: Sequence[NodePool], configured: int | None) -> int:
 
 # --- machine facts ------------------------------------------------------------------------------------------
 
+
 # vCPUs and memory of a type come from the shipped catalogues (teamstack/data/, what EC2 and Compute Engine
 # report); a type the catalogue lacks keeps None, and the validation refuses it (teamstack.validation.team).
 def _shape(machine: catalogue.Machine | None) -> tuple[int | None, float | None]:
@@ -199,13 +200,11 @@ def gcp_node_type(machine_type: str, gpu_type: str | None = None, gpu_count: int
 # --- from the config ------------------------------------------------------------------------------------------
 
 
-def _system_pool(team: TeamConfig) -> NodePool:
-    system = team.system_node_group
-    names = tuple(system.instance_types) if team.cloud == "aws" else (team.system_machine_type,)
+def _system_pool(types: tuple[NodeType, ...], system: SystemNodeGroupConfig, zones: tuple[str, ...] | None) -> NodePool:
     return NodePool(
         name="system",
         kind="system",
-        types=tuple(aws_node_type(n) if team.cloud == "aws" else gcp_node_type(n) for n in names),
+        types=types,
         capacity="on-demand",
         min_size=system.min_size,
         desired_size=system.desired,
@@ -214,23 +213,17 @@ def _system_pool(team: TeamConfig) -> NodePool:
         labels={NODE_GROUP_LABEL: "system", NODE_KIND_LABEL: "system"},
         # Only add-ons that tolerate this (CoreDNS, operators, the autoscaler) run on system nodes.
         taints=(SYSTEM_TAINT,),
-        # GKE: as many zones as the pool has nodes at its minimum (a regional pool starts with a node in every
-        # zone it spans): one zone for the single default node, two or more for highAvailability.
-        zones=team.gcp_zones[: max(1, system.min_size)] if team.cloud == "gcp" else None,
+        zones=zones,
     )
 
 
-def _group_types(cloud: str, group: NodeGroupConfig) -> tuple[NodeType, ...]:
-    if cloud == "aws":
-        return tuple(aws_node_type(name) for name in group.instance_types)
-    assert group.machine_type is not None  # the GCP model requires it
+def _gcp_group_types(group: GcpNodeGroupConfig) -> tuple[NodeType, ...]:
     if group.kind == "gpu":
         return (gcp_node_type(group.machine_type, group.gpu_type, group.gpu_count),)
     return (gcp_node_type(group.machine_type),)
 
 
-def node_pool(cloud: str, group: NodeGroupConfig) -> NodePool:
-    types = _group_types(cloud, group)
+def node_pool(cloud: str, group: NodeGroupConfig, types: tuple[NodeType, ...]) -> NodePool:
     labels = {**group.labels, NODE_GROUP_LABEL: group.name, NODE_KIND_LABEL: group.kind}
     gpu = types[0].gpu if group.kind == "gpu" else None
     if cloud == "gcp" and gpu is not None and gpu.accelerator:
@@ -249,6 +242,18 @@ def node_pool(cloud: str, group: NodeGroupConfig) -> NodePool:
     )
 
 
-def node_pools(team: TeamConfig) -> tuple[NodePool, ...]:
+def node_pools(team: Team) -> tuple[NodePool, ...]:
     """The system pool first, then the configured pools in their order (config already validated)."""
-    return (_system_pool(team), *(node_pool(team.cloud, group) for group in team.node_groups))
+    if team.cloud == "aws":
+        system = _system_pool(
+            tuple(aws_node_type(n) for n in team.system_node_group.instance_types), team.system_node_group, None
+        )
+        return (
+            system,
+            *(node_pool("aws", g, tuple(aws_node_type(n) for n in g.instance_types)) for g in team.node_groups),
+        )
+    # GKE: as many zones as the system pool has nodes at its minimum (a regional pool starts with a node in every
+    # zone it spans): one zone for the single default node, two or more for highAvailability.
+    zones = team.gcp_zones[: max(1, team.system_node_group.min_size)]
+    system = _system_pool((gcp_node_type(team.system_machine_type),), team.system_node_group, zones)
+    return (system, *(node_pool("gcp", g, _gcp_group_types(g)) for g in team.node_groups))

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from teamstack.config import ConfigError, TeamConfig, load_team
+from teamstack.config import AwsTeamConfig, ConfigError, GcpTeamConfig, TeamConfig, load_team
 from teamstack.layout import subnet_layout
 from teamstack.stackfiles import Project, load_project, stack_config
 
@@ -66,7 +66,9 @@ def test_shipped_vpcs_do_not_overlap() -> None:
 def test_pulumi_yaml_declarations_match_the_model() -> None:
     """Every key Pulumi.yaml declares is a model field, and its declared default is the model's default."""
     project = load_project(REPO)
-    fields = {(f.alias or name): f for name, f in TeamConfig.model_fields.items()}
+    # Either cloud's model (the AWS one last: `cloud` defaults to aws).
+    models = {**GcpTeamConfig.model_fields, **AwsTeamConfig.model_fields}
+    fields = {(f.alias or name): f for name, f in models.items()}
     declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
     for key, declaration in declared.items():
         assert key in fields, f"Pulumi.yaml declares {key}, which the model would refuse as unknown"

@@ -16,7 +16,7 @@ import yaml
 from conftest import GCP_STACKS
 
 from teamstack import naming
-from teamstack.config import ConfigError, TeamConfig, label_value, load_team
+from teamstack.config import AwsTeamConfig, ConfigError, GcpTeamConfig, label_value, load_team
 from teamstack.stackfiles import load_project, stack_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -404,14 +404,16 @@ def test_bad_gcp_config_is_reported_in_one_line(tmp_path: Path, case: Case) -> N
 @pytest.mark.parametrize("stack", GCP_STACKS)
 def test_shipped_gcp_stack_is_complete(stack: str) -> None:
     team = load_team(stack_config(load_project(REPO), stack), stack)
-    assert team.cloud == "gcp" and team.team == stack and team.project is not None
-    assert team.budget.billing_account is not None
-    assert team.data_scientist_members and not team.data_scientist_principals
+    assert isinstance(team, GcpTeamConfig) and team.team == stack and team.project
+    assert team.budget.billing_account
+    assert team.data_scientist_members and not hasattr(team, "data_scientist_principals")
     assert len(naming.gcp_bucket_name(team.team, "envs", team.project)) <= 63
 
 
-def _geo() -> TeamConfig:
-    return load_team(stack_config(load_project(REPO), BASE), BASE)
+def _geo() -> GcpTeamConfig:
+    team = load_team(stack_config(load_project(REPO), BASE), BASE)
+    assert isinstance(team, GcpTeamConfig)
+    return team
 
 
 def test_zones_default_to_the_regions_first_az_count() -> None:
@@ -433,5 +435,23 @@ def test_labels_are_the_tags_in_label_form_without_the_owner() -> None:
 
 def test_aws_stacks_keep_their_tags_and_defaults() -> None:
     team = load_team(stack_config(load_project(REPO), AWS_BASE), AWS_BASE)
-    assert team.cloud == "aws" and team.project is None and team.zones is None
+    assert isinstance(team, AwsTeamConfig) and not hasattr(team, "project") and not hasattr(team, "zones")
     assert team.tags_for_resources["owner"] == "ml-vision-leads@example.com"
+
+
+def _keys(model: type[AwsTeamConfig | GcpTeamConfig]) -> tuple[set[str], set[str]]:
+    schema = model.model_json_schema(by_alias=True)
+    return set(schema["properties"]), set(schema.get("required", ()))
+
+
+def test_each_clouds_required_and_forbidden_keys_are_its_schemas() -> None:
+    """One model per cloud (issue 10): what a cloud requires and refuses is its schema, not a hand-written check."""
+    aws_keys, aws_required = _keys(AwsTeamConfig)
+    gcp_keys, gcp_required = _keys(GcpTeamConfig)
+    assert {"dataScientistPrincipals", "interfaceEndpoints"} <= aws_keys - gcp_keys
+    assert {"project", "podCidr", "dataScientistMembers", "zones", "gkeSecurityGroup"} <= gcp_keys - aws_keys
+    assert "dataScientistPrincipals" in aws_required - gcp_required
+    assert {"project", "podCidr", "dataScientistMembers"} <= gcp_required - aws_required
+    # The nested models too: node groups and the system group take only their own cloud's machine keys.
+    for model, other in ((AwsTeamConfig, "machineType"), (GcpTeamConfig, "instanceTypes")):
+        assert other not in str(model.model_json_schema(by_alias=True)["$defs"]), model

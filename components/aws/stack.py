@@ -30,7 +30,7 @@ from components.aws.registry import Registry, RegistryArgs
 from components.k8s import spec as k8s_spec
 from components.k8s.layer import AwsAutoscaling, KubernetesLayer, KubernetesLayerArgs, PodIdentityBinding
 from teamstack import naming
-from teamstack.config import TeamConfig
+from teamstack.config import AwsTeamConfig
 from teamstack.manifest import TeamManifest, node_group_entry, shared_sections
 from teamstack.pools import NodePool, worker_pools
 
@@ -50,7 +50,7 @@ class AwsTeamStack(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        team: TeamConfig,
+        team: AwsTeamConfig,
         env: AwsEnvironment,
         recipe_dir: Path,
         recipe_hash: str,
@@ -350,7 +350,7 @@ class AwsTeamStack(pulumi.ComponentResource):
     def _kubernetes_layer(
         self,
         name: str,
-        team: TeamConfig,
+        team: AwsTeamConfig,
         cluster: Cluster,
         cluster_ready: list[pulumi.Resource],
         node_groups: list[tuple[NodePool, NodeGroup]],
@@ -405,7 +405,7 @@ class AwsTeamStack(pulumi.ComponentResource):
 
     @staticmethod
     def _manifest(
-        team: TeamConfig,
+        team: AwsTeamConfig,
         account: str,
         node_groups: list[tuple[NodePool, NodeGroup]],
         recipe_hash: str,

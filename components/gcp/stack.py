@@ -19,7 +19,7 @@ from components.gcp.pipeline import ImagePipeline, ImagePipelineArgs
 from components.gcp.registry import Registry, RegistryArgs
 from components.k8s.gke import gke_kubernetes_layer
 from teamstack import naming
-from teamstack.config import TeamConfig
+from teamstack.config import GcpTeamConfig
 from teamstack.envhash import SPEC_PREFIX
 from teamstack.manifest import TeamManifest, node_group_entry, shared_sections
 from teamstack.pools import NodePool, worker_pools
@@ -43,7 +43,7 @@ class GcpTeamStack(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        team: TeamConfig,
+        team: GcpTeamConfig,
         env: GcpEnvironment,
         recipe_dir: Path,
         recipe_hash: str,
@@ -327,7 +327,7 @@ class GcpTeamStack(pulumi.ComponentResource):
 
     @staticmethod
     def _manifest(
-        team: TeamConfig,
+        team: GcpTeamConfig,
         env: GcpEnvironment,
         pools: list[tuple[NodePool, gcp.container.NodePool]],
         recipe_hash: str,

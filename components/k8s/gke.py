@@ -16,13 +16,13 @@ import pulumi_kubernetes as k8s
 
 from components.k8s import spec
 from components.k8s.layer import KubernetesLayer, KubernetesLayerArgs, WorkloadIdentityBinding
-from teamstack.config import TeamConfig
+from teamstack.config import GcpTeamConfig
 from teamstack.pools import NodePool
 
 
 def gke_kubernetes_layer(
     name: str,
-    team: TeamConfig,
+    team: GcpTeamConfig,
     endpoint: pulumi.Input[str],
     certificate_authority: pulumi.Input[str],
     pools: Sequence[NodePool],

@@ -25,7 +25,7 @@ from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from teamstack.config import ConfigError, TeamConfig, load_team
+from teamstack.config import ConfigError, Team, load_team
 from teamstack.plan.dispatch import PlanMocks
 from teamstack.plan.gcp_mocks import GcpMocks
 from teamstack.plan.k8s_mocks import KubernetesMocks
@@ -196,10 +196,9 @@ def _ensure_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def plan_mocks(team: TeamConfig) -> PlanMocks:
+def plan_mocks(team: Team) -> PlanMocks:
     """The mocks of every provider package the team's program uses, keyed by package name."""
     if team.cloud == "gcp":
-        assert team.project is not None  # check_team requires gcp:project on GCP
         return PlanMocks({"gcp": GcpMocks(team.project, team.region), "kubernetes": KubernetesMocks()})
     return PlanMocks({"aws": AwsMocks(team.region), "kubernetes": KubernetesMocks()})
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from teamstack import naming
-from teamstack.config import ConfigError, TeamConfig, load_team, stack_file
+from teamstack.config import ConfigError, Team, load_team, stack_file
 
 if TYPE_CHECKING:
     from teamstack.stackfiles import Project
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 class Checked:
     """The outcome of validating the named stacks: the teams that passed, one error per stack that did not."""
 
-    teams: dict[str, TeamConfig]
+    teams: dict[str, Team]
     errors: dict[str, ConfigError]
 
     @property
@@ -37,37 +37,37 @@ class Checked:
         return not self.errors
 
 
-def _load(project: Project, stack: str) -> TeamConfig:
+def _load(project: Project, stack: str) -> Team:
     from teamstack.stackfiles import stack_config
 
     return load_team(stack_config(project, stack), stack)
 
 
-def _bucket_stems(team: TeamConfig) -> dict[str, str]:
+def _bucket_stems(team: Team) -> dict[str, str]:
     """Bucket name -> the key that claims it (AWS: the `<team>-<purpose>` stem; the account is not known)."""
     purposes = [(p, "teamstack:team") for p in naming.PLATFORM_BUCKETS] + [
         (b.name, f"teamstack:catalogBuckets[{i}].name") for i, b in enumerate(team.catalog_buckets)
     ]
     if team.cloud == "gcp":
-        return {naming.gcp_bucket_name(team.team, p, team.project or ""): key for p, key in purposes}
+        return {naming.gcp_bucket_name(team.team, p, team.project): key for p, key in purposes}
     return {f"{team.team}-{p}": key for p, key in purposes}
 
 
-def _ranges(team: TeamConfig) -> list[tuple[str, ipaddress.IPv4Network]]:
+def _ranges(team: Team) -> list[tuple[str, ipaddress.IPv4Network]]:
     ranges = [("teamstack:vpcCidr", ipaddress.IPv4Network(team.vpc_cidr))]
-    if team.pod_cidr is not None:
+    if team.cloud == "gcp":
         ranges.append(("teamstack:podCidr", ipaddress.IPv4Network(team.pod_cidr)))
     return ranges
 
 
-def _namespaces(team: TeamConfig) -> list[tuple[str, str]]:
+def _namespaces(team: Team) -> list[tuple[str, str]]:
     key = "teamstack:namespace" if team.namespace is not None else "teamstack:team"
     return [(key, team.team_namespace)] + [
         (f"teamstack:kubernetes.extraNamespaces[{i}]", n) for i, n in enumerate(team.kubernetes.extra_namespaces)
     ]
 
 
-def conflict(stack: str, team: TeamConfig, other_stack: str, other: TeamConfig) -> ConfigError | None:
+def conflict(stack: str, team: Team, other_stack: str, other: Team) -> ConfigError | None:
     """The first thing `team` (of `stack`) claims that `other` (of `other_stack`) claims too, or None."""
     file, other_file = stack_file(stack), stack_file(other_stack)
     if team.team == other.team:
@@ -110,7 +110,7 @@ def conflict(stack: str, team: TeamConfig, other_stack: str, other: TeamConfig) 
     return None
 
 
-def _conflicts(stack: str, team: TeamConfig, others: Iterable[tuple[str, TeamConfig]]) -> ConfigError | None:
+def _conflicts(stack: str, team: Team, others: Iterable[tuple[str, Team]]) -> ConfigError | None:
     for other_stack, other in others:
         if other_stack != stack:
             found = conflict(stack, team, other_stack, other)
@@ -121,7 +121,7 @@ def _conflicts(stack: str, team: TeamConfig, others: Iterable[tuple[str, TeamCon
 
 def validate_stacks(project: Project, stacks: Sequence[str]) -> Checked:
     """Validate every named stack (all of them, not only up to the first bad one), then across the project."""
-    teams: dict[str, TeamConfig] = {}
+    teams: dict[str, Team] = {}
     errors: dict[str, ConfigError] = {}
     for stack in stacks:
         try:
@@ -144,7 +144,7 @@ def validate_stacks(project: Project, stacks: Sequence[str]) -> Checked:
     return Checked(teams, {stack: errors[stack] for stack in stacks if stack in errors})
 
 
-def check_siblings(project: Project, stack: str, team: TeamConfig) -> None:
+def check_siblings(project: Project, stack: str, team: Team) -> None:
     """Raise ConfigError if another stack file of the project claims what this stack's team claims."""
     others = []
     for other in project.stacks():

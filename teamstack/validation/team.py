@@ -16,7 +16,7 @@ from teamstack import naming, quantity
 from teamstack.validation import RuleError, catalogue, cidrs, limits, names, principals, shorten
 
 if TYPE_CHECKING:
-    from teamstack.config import TeamConfig
+    from teamstack.config import Team, TeamConfig
 
 # Namespaces a stack's config keys may use besides the project's own, per cloud; `pulumi:` holds the engine's
 # own settings.
@@ -64,10 +64,10 @@ def _parse_cidr(key: str, text: str) -> ipaddress.IPv4Network:
         raise RuleError(key, str(error)) from None
 
 
-def _check_cidrs(team: TeamConfig) -> None:
+def _check_cidrs(team: Team) -> None:
     _parse_cidr("teamstack:vpcCidr", team.vpc_cidr)
     _parse_cidr("teamstack:serviceCidr", team.service_cidr)
-    if team.pod_cidr is not None:
+    if team.cloud == "gcp":
         _parse_cidr("teamstack:podCidr", team.pod_cidr)
     for i, text in enumerate(team.api_access_cidrs):
         problem = cidrs.never_routed(_parse_cidr(f"teamstack:apiAccessCidrs[{i}]", text))
@@ -85,9 +85,9 @@ def _check_cidrs(team: TeamConfig) -> None:
         )
 
 
-def _bucket_problem(team: TeamConfig, purpose: str) -> str | None:
+def _bucket_problem(team: Team, purpose: str) -> str | None:
     if team.cloud == "gcp":
-        full = naming.gcp_bucket_name(team.team, purpose, team.project or "")
+        full = naming.gcp_bucket_name(team.team, purpose, team.project)
         problem = names.gcs_bucket_problem(full)
     else:
         full = naming.bucket_name(team.team, purpose, "000000000000")
@@ -95,7 +95,7 @@ def _bucket_problem(team: TeamConfig, purpose: str) -> str | None:
     return None if problem is None else f"the bucket would be named '{full}': {problem}"
 
 
-def _check_names(team: TeamConfig) -> None:
+def _check_names(team: Team) -> None:
     for purpose in naming.PLATFORM_BUCKETS:
         problem = _bucket_problem(team, purpose)
         if problem is not None:
@@ -157,7 +157,7 @@ def _check_tags(team: TeamConfig) -> None:
         )
 
 
-def _check_principals(team: TeamConfig) -> None:
+def _check_principals(team: Team) -> None:
     if team.cloud == "aws":
         lists = {"admins": team.admins, "dataScientistPrincipals": team.data_scientist_principals}
         for field, values in lists.items():
@@ -204,7 +204,7 @@ def _gcp_machine(key: str, name: str) -> catalogue.Machine:
     return machine
 
 
-def _check_types_and_zones(team: TeamConfig) -> None:
+def _check_types_and_zones(team: Team) -> None:
     """Every instance or machine type exists (and, on AWS, is offered in the region); azCount fits the region."""
     if team.cloud == "aws":
         for j, name in enumerate(team.system_node_group.instance_types):
@@ -215,15 +215,13 @@ def _check_types_and_zones(team: TeamConfig) -> None:
                 "teamstack:azCount",
                 f"{team.region} has {len(zones)} availability zones ({', '.join(zones)}), {team.az_count} requested",
             )
+        for i, aws_group in enumerate(team.node_groups):
+            for j, name in enumerate(aws_group.instance_types):
+                _aws_machine(f"teamstack:nodeGroups[{i}].instanceTypes[{j}]", name, team.region)
     else:
         _gcp_machine("teamstack:systemNodeGroup.machineType", team.system_machine_type)
-    for i, group in enumerate(team.node_groups):
-        key = f"teamstack:nodeGroups[{i}]"
-        if team.cloud == "gcp":
-            _gcp_machine(f"{key}.machineType", group.machine_type or "")
-        else:
-            for j, name in enumerate(group.instance_types):
-                _aws_machine(f"{key}.instanceTypes[{j}]", name, team.region)
+        for i, gcp_group in enumerate(team.node_groups):
+            _gcp_machine(f"teamstack:nodeGroups[{i}].machineType", gcp_group.machine_type)
 
 
 def _fits(team: TeamConfig, kind: str) -> list[tuple[str, int, int, int]]:
@@ -244,7 +242,7 @@ def _fits(team: TeamConfig, kind: str) -> list[tuple[str, int, int, int]]:
     return fits
 
 
-def _check_capacity(team: TeamConfig) -> None:
+def _check_capacity(team: Team) -> None:
     k8s = team.kubernetes
     if k8s.idle_timeout_minutes == 0:
         raise RuleError(
@@ -284,20 +282,19 @@ def _check_capacity(team: TeamConfig) -> None:
                 f"lists {len(team.budget.alert_emails)} addresses; a Cloud Billing budget notifies at most {most} "
                 "channels (one per address): use a group address",
             )
-        if team.pod_cidr is not None:
-            pod_range = ipaddress.IPv4Network(team.pod_cidr)
-            nodes = limits.pod_range_nodes(pod_range, catalogue.limit("gkePodRangePrefixPerNode"))
-            full = sum(g.max_size for g in team.node_groups) + team.system_node_group.max_size
-            if full > nodes:
-                raise RuleError(
-                    "teamstack:podCidr",
-                    f"{pod_range} gives {nodes} nodes a /{catalogue.limit('gkePodRangePrefixPerNode')} each "
-                    f"({catalogue.limit('gkeMaxPodsPerNode')} pods), but the pools scale to {full} nodes; "
-                    "use a larger range",
-                )
+        pod_range = ipaddress.IPv4Network(team.pod_cidr)
+        nodes = limits.pod_range_nodes(pod_range, catalogue.limit("gkePodRangePrefixPerNode"))
+        full = sum(g.max_size for g in team.node_groups) + team.system_node_group.max_size
+        if full > nodes:
+            raise RuleError(
+                "teamstack:podCidr",
+                f"{pod_range} gives {nodes} nodes a /{catalogue.limit('gkePodRangePrefixPerNode')} each "
+                f"({catalogue.limit('gkeMaxPodsPerNode')} pods), but the pools scale to {full} nodes; "
+                "use a larger range",
+            )
 
 
-def check(team: TeamConfig) -> None:
+def check(team: Team) -> None:
     _check_cidrs(team)
     _check_names(team)
     _check_principals(team)
