@@ -48,6 +48,16 @@ def repository_name(team: str) -> str:
     return f"{team}/dask"
 
 
+# ECR's CreatePullThroughCacheRule takes a repository prefix of 2-30 characters (botocore's ECR service model,
+# shape PullThroughCacheRuleRepositoryPrefix): a team name longer than 30 - len("-ecr-public") is refused there.
+ECR_PULL_THROUGH_PREFIX_MAX = 30
+
+
+def ecr_pull_through_prefix(team: str) -> str:
+    """The prefix of the team's ECR pull-through cache rule for the build bases (ECR Public upstream)."""
+    return f"{team}-ecr-public"
+
+
 # The platform's own buckets of a team (<team>-<purpose>-<account|project>); no catalog bucket may take these.
 BUILD_BUCKET = "envs"
 ACCESS_LOGS_BUCKET = "access-logs"

@@ -84,6 +84,13 @@ CORPUS = [
     # --- names the clouds refuse -------------------------------------------------------------------------
     Case("s3-xn-prefix", "teamstack:team", "starting with 'xn--'", set_(("teamstack:team",), "xn--vision")),
     Case("s3-sthree-prefix", "teamstack:team", "starting with 'sthree-'", set_(("teamstack:team",), "sthree-ml")),
+    # 20 characters pass the team-name shape but make a 31-character ECR pull-through cache prefix.
+    Case(
+        "ecr-cache-prefix-too-long",
+        "teamstack:team",
+        "at most 19 characters",
+        set_(("teamstack:team",), "computer-vision-labs"),
+    ),
     Case(
         "catalog-is-the-build-bucket",
         "teamstack:catalogBuckets[0].name",

@@ -16,6 +16,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from teamstack import naming
+
 
 def lifecycle_policy(keep_last_images: int, untagged_expiry_days: int) -> dict[str, Any]:
     """Expire untagged layers quickly; keep the newest tagged images (content hashes never repeat)."""
@@ -57,8 +59,8 @@ def cache_repository_name(repository_name: str) -> str:
 
 def upstream_prefix(team: str) -> str:
     """The pull-through cache rule's repository prefix (ECR: 2-30 characters, one rule per prefix per region)."""
-    prefix = f"{team}-ecr-public"
-    if len(prefix) > 30:
+    prefix = naming.ecr_pull_through_prefix(team)
+    if len(prefix) > naming.ECR_PULL_THROUGH_PREFIX_MAX:  # refused earlier by validation; never half-created
         raise ValueError(f"team name {team!r} is too long for an ECR pull-through cache prefix ({prefix!r} > 30)")
     return prefix
 

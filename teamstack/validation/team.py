@@ -96,6 +96,15 @@ def _bucket_problem(team: Team, purpose: str) -> str | None:
 
 
 def _check_names(team: Team) -> None:
+    if team.cloud == "aws":
+        prefix = naming.ecr_pull_through_prefix(team.team)
+        if len(prefix) > naming.ECR_PULL_THROUGH_PREFIX_MAX:
+            longest = naming.ECR_PULL_THROUGH_PREFIX_MAX - len(prefix) + len(team.team)
+            raise RuleError(
+                "teamstack:team",
+                f"'{team.team}' is too long on AWS: at most {longest} characters, since the base-image cache "
+                f"rule's prefix '{prefix}' may have at most {naming.ECR_PULL_THROUGH_PREFIX_MAX} (ECR)",
+            )
     for purpose in naming.PLATFORM_BUCKETS:
         problem = _bucket_problem(team, purpose)
         if problem is not None:
