@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
-from typer.core import TyperCommand
+from typer import _click as click  # Typer 0.29 vendors click; its classes, not a separate install
+from typer.core import TyperCommand, TyperGroup
 
 if TYPE_CHECKING:
     from teamstack.config import ConfigError, Team
@@ -27,7 +28,33 @@ if TYPE_CHECKING:
 # The config model and stack files are imported by the commands that use them: `teamstack --help` and the
 # data scientist's commands start without them (bench/bench_cli.py measures the start-up).
 
+# Who each command is for: `teamstack --help` lists them in these sections (rich_help_panel would need Rich's
+# help formatter, which start-up avoids). Every command belongs to one audience (tests/test_cli_audiences.py).
+AUDIENCES: dict[str, tuple[str, ...]] = {
+    "For data scientists": ("login", "status", "cluster", "env", "catalog"),
+    "For IT (stack files, plans, policy)": ("validate", "plan", "policy"),
+}
+
+
+class _AudienceGroup(TyperGroup):
+    """The top-level group: its help lists the commands by audience, each section in AUDIENCES' order."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        listed = {name for names in AUDIENCES.values() for name in names}
+        others = tuple(n for n in self.list_commands(ctx) if n not in listed)
+        sections = [*AUDIENCES.items(), ("Other commands", others)]
+        width = max((len(n) for n in self.list_commands(ctx)), default=0)
+        for title, names in sections:
+            commands = [(n, c) for n in names if (c := self.get_command(ctx, n)) is not None and not c.hidden]
+            if not commands:
+                continue
+            limit = formatter.width - 6 - width
+            with formatter.section(title):
+                formatter.write_dl([(n, c.get_short_help_str(limit)) for n, c in commands])
+
+
 app = typer.Typer(
+    cls=_AudienceGroup,
     name="teamstack",
     help="Isolated per-team cloud stacks for Dask: plan them offline, validate their config.",
     no_args_is_help=True,
