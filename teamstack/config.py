@@ -597,7 +597,7 @@ def _check_instance_types(key: str, names: list[str], gpu: bool) -> list[instanc
 
 
 # Namespaces the cluster or the platform itself uses; a team namespace must not be one of them.
-RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "dask-operator")
+RESERVED_NAMESPACES = naming.PLATFORM_NAMESPACES
 
 
 def _check_kubernetes(team: TeamConfig) -> None:

@@ -44,6 +44,11 @@ def eks_control_plane_log_group(cluster: str) -> str:
     return f"/aws/eks/{cluster}/cluster"
 
 
+def build_project(team: str) -> str:
+    """The image pipeline's build project (AWS CodeBuild) or trigger (GCP Cloud Build) of a team."""
+    return f"{team}-image-build"
+
+
 def repository_name(team: str) -> str:
     return f"{team}/dask"
 

@@ -146,7 +146,7 @@ class AwsTeamStack(pulumi.ComponentResource):
             ),
             child,
         )
-        build_project = f"{team.team}-image-build"
+        build_project = naming.build_project(team.team)
         roles = TeamRoles(
             f"{name}-roles",
             TeamRolesArgs(

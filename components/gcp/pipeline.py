@@ -19,6 +19,7 @@ import pulumi
 import pulumi_gcp as gcp
 import yaml
 
+from teamstack import naming
 from teamstack.envhash import SPEC_FILENAMES, SPEC_PREFIX, TAG_LENGTH, VARIANTS
 
 RECIPE_PREFIX = "recipes/"
@@ -110,7 +111,7 @@ class ImagePipeline(pulumi.ComponentResource):
             f"{name}-build",
             project=args.project,
             location="global",
-            name=f"{args.team}-image-build",
+            name=naming.build_project(args.team),
             description=f"teamstack: build the Dask image of each environment spec of team {args.team}",
             pubsub_config=gcp.cloudbuild.TriggerPubsubConfigArgs(topic=self.topic.id),
             substitutions={
