@@ -29,6 +29,7 @@ from components.aws.pipeline import SPEC_PREFIX, BuildLogs, ImagePipeline, Image
 from components.aws.registry import Registry, RegistryArgs
 from components.k8s import spec as k8s_spec
 from components.k8s.layer import AwsAutoscaling, KubernetesLayer, KubernetesLayerArgs, PodIdentityBinding
+from components.outputs import shared_outputs
 from teamstack import naming
 from teamstack.config import AwsTeamConfig
 from teamstack.manifest import TeamManifest, node_group_entry, shared_sections
@@ -310,9 +311,15 @@ class AwsTeamStack(pulumi.ComponentResource):
         )
 
         self.outputs: dict[str, Any] = {
-            "cloud": "aws",
-            "team": team.team,
-            "region": region,
+            **shared_outputs(
+                team,
+                cluster_name=cluster.name,
+                cluster_endpoint=cluster.endpoint,
+                registry_uri=registry.url,
+                build_bucket=build_bucket.name,
+                catalog_buckets=[b.name for b in catalog],
+                manifest=manifest,
+            ),
             "accountId": account,
             "vpcId": network.vpc_id,
             "privateSubnetIds": network.private_subnet_ids,
@@ -322,10 +329,6 @@ class AwsTeamStack(pulumi.ComponentResource):
                 "cluster": cluster.security_group_id,
                 "endpoints": network.endpoint_security_group.id,
             },
-            "clusterName": cluster.name,
-            "clusterEndpoint": cluster.endpoint,
-            "kubernetesVersion": team.kubernetes_version,
-            "namespace": namespace,
             "nodeGroups": {pool.name: group.name for pool, group in node_groups},
             "roleArns": {
                 "cluster": roles.cluster.arn,
@@ -337,13 +340,9 @@ class AwsTeamStack(pulumi.ComponentResource):
                 "daskVm": roles.dask_vm.arn,
             },
             "daskVmInstanceProfileArn": roles.dask_vm_profile.arn,
-            "registryUri": registry.url,
-            "buildBucket": build_bucket.name,
             "buildProject": pipeline.project_name,
-            "catalogBuckets": {cfg.name: b.name for cfg, b in zip(team.catalog_buckets, catalog, strict=True)},
             "kmsKeyArn": key.arn,
             "manifestParameter": parameter.name,
-            "manifest": pulumi.Output.json_loads(manifest),
         }
         self.register_outputs(self.outputs)
 

@@ -18,6 +18,7 @@ from components.gcp.network import Network, NetworkArgs
 from components.gcp.pipeline import ImagePipeline, ImagePipelineArgs
 from components.gcp.registry import Registry, RegistryArgs
 from components.k8s.gke import gke_kubernetes_layer
+from components.outputs import shared_outputs
 from teamstack import naming
 from teamstack.config import GcpTeamConfig
 from teamstack.envhash import SPEC_PREFIX
@@ -292,20 +293,22 @@ class GcpTeamStack(pulumi.ComponentResource):
         )
 
         self.outputs: dict[str, Any] = {
-            "cloud": "gcp",
-            "team": team.team,
-            "region": region,
+            **shared_outputs(
+                team,
+                cluster_name=cluster.name,
+                cluster_endpoint=cluster.endpoint,
+                registry_uri=registry.url,
+                build_bucket=build_bucket.name,
+                catalog_buckets=[b.name for b in catalog],
+                manifest=manifest,
+            ),
             "projectId": project,
             "projectNumber": env.project_number,
             "zones": list(env.zones),
             "network": network.network.name,
             "subnetwork": network.subnetwork.name,
-            "clusterName": cluster.name,
             "clusterLocation": location,
-            "clusterEndpoint": cluster.endpoint,
-            "kubernetesVersion": team.kubernetes_version,
             "releaseChannel": team.release_channel.upper(),
-            "namespace": namespace,
             "nodePools": {model.name: pool.name for model, pool in pools},
             "serviceAccounts": {
                 "node": people.node.email,
@@ -313,15 +316,11 @@ class GcpTeamStack(pulumi.ComponentResource):
                 "daskWorker": people.dask_worker.email,
                 "imageBuilder": people.image_builder.email,
             },
-            "registryUri": registry.url,
-            "buildBucket": build_bucket.name,
             "accessLogBucket": access_logs.name,
             "buildTrigger": pipeline.trigger_name,
             "buildTopic": pipeline.topic.id,
-            "catalogBuckets": {cfg.name: b.name for cfg, b in zip(team.catalog_buckets, catalog, strict=True)},
             "kmsKeyId": key.id,
             "manifestUrl": pulumi.Output.concat("gs://", manifest_object.bucket, "/", manifest_object.name),
-            "manifest": pulumi.Output.json_loads(manifest),
         }
         self.register_outputs(self.outputs)
 
