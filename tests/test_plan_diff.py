@@ -296,9 +296,11 @@ def test_max_size_8_to_12_shows_exactly_that_change_and_its_cost(tmp_path: Path)
     assert plandiff.MARKER in plandiff.comment([text])
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], cwd: Path, tmpdir: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "TEAMSTACK_DEBUG"}
     env["PYTHONPATH"] = str(cwd)
+    if tmpdir is not None:  # a private temp folder: what the run leaves there is its own, not a neighbour's
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.run(
         [sys.executable, "-m", "teamstack.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
     )
@@ -323,9 +325,12 @@ def test_removing_a_catalog_bucket_is_flagged_and_exits_3_until_allowed(tmp_path
         "    - name: features\n      description: Embeddings and training features written by Dask pipelines.\n",
         "",
     )
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
     done = _run(
         ["plan", "ml-vision", "--quiet", "--diff-base", "HEAD", "--diff-json", "d.json", "--diff-markdown", "d.md"],
         root,
+        private_tmp,
     )
     assert done.returncode == 3, done.stderr
     data = json.loads((root / "d.json").read_text())
@@ -335,7 +340,7 @@ def test_removing_a_catalog_bucket_is_flagged_and_exits_3_until_allowed(tmp_path
     assert {r["action"] for r in data["resources"] if "catalog-features" in r["urn"]} == {"delete"}
     assert [v["rule"] for v in data["policy"]["new"]] == ["catalog-buckets-exist"]
     assert "⛔ deletes `ml-vision-catalog-features-bucket`" in (root / "d.md").read_text()
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("teamstack-base-*")), "the base export is removed"
+    assert not list(private_tmp.glob("teamstack-base-*")), "the base export is removed"
 
     # The reviewed way through: the allowance names the bucket's component, the policy values drop the bucket.
     component = bucket[0]["urn"].replace(
