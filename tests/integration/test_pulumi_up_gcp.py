@@ -120,7 +120,10 @@ def itest_stack_document(
         config["teamstack:gkeSecurityGroup"] = security_group
     else:
         config.pop("teamstack:gkeSecurityGroup", None)
-    config["teamstack:systemNodeGroup"] = {**config["teamstack:systemNodeGroup"], "minSize": 1, "maxSize": 2}
+    # One system node in a throwaway stack: ml-geo's highAvailability (two nodes, two zones) goes with it.
+    config["teamstack:systemNodeGroup"] = {
+        **config["teamstack:systemNodeGroup"], "highAvailability": False, "minSize": 1, "maxSize": 2
+    }
     # Only the CPU pool: a test project rarely has GPU quota, and the pools' shape is covered by the plan tests.
     cpu = next(group for group in config["teamstack:nodeGroups"] if group["kind"] == "cpu")
     config["teamstack:nodeGroups"] = [{**cpu, "maxSize": 2}]
