@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,22 +19,14 @@ import yaml
 
 from teamstack.config import ConfigError, load_team
 from teamstack.stackfiles import load_project, stack_config
+from tests.test_cli import teamstack
 
 REPO = Path(__file__).resolve().parents[1]
 Change = Callable[[dict[str, Any]], None]
 
 
 def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TEAMSTACK_DEBUG", "FORCE_COLOR")}
-    return subprocess.run(
-        [sys.executable, "-m", "teamstack.cli", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return teamstack(*args, cwd=cwd)
 
 
 def stack_doc(base: str, *changes: Change) -> dict[str, Any]:

@@ -93,37 +93,14 @@ class RegistryArgs:
 class Registry(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("teamstack:aws:Registry", name, None, opts)
-        self.repository = aws.ecr.Repository(
-            f"{name}-repo",
-            name=args.repository_name,
-            image_tag_mutability="IMMUTABLE",
-            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-            encryption_configurations=[
-                aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=args.kms_key_arn)
-            ],
-            # A repository holding images is never deleted by `pulumi destroy`.
-            force_delete=False,
-            tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.repository = self._repository(f"{name}-repo", args.repository_name, args)
         aws.ecr.LifecyclePolicy(
             f"{name}-lifecycle",
             repository=self.repository.name,
             policy=json.dumps(lifecycle_policy(args.keep_last_images, args.untagged_expiry_days)),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.cache = aws.ecr.Repository(
-            f"{name}-cache",
-            name=cache_repository_name(args.repository_name),
-            image_tag_mutability="IMMUTABLE",  # cache tags are content keys: the same key is the same layer
-            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-            encryption_configurations=[
-                aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=args.kms_key_arn)
-            ],
-            force_delete=False,
-            tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.cache = self._repository(f"{name}-cache", cache_repository_name(args.repository_name), args)
         aws.ecr.LifecyclePolicy(
             f"{name}-cache-lifecycle",
             repository=self.cache.name,
@@ -165,4 +142,20 @@ class Registry(pulumi.ComponentResource):
                 "cacheRepositoryUrl": self.cache.repository_url,
                 "baseRegistry": self.base_registry,
             }
+        )
+
+    def _repository(self, resource_name: str, repository_name: str, args: RegistryArgs) -> aws.ecr.Repository:
+        """A team repository: immutable tags (image tags and cache keys are content hashes), scanned on push,
+        KMS-encrypted, and never deleted by `pulumi destroy` while it holds images."""
+        return aws.ecr.Repository(
+            resource_name,
+            name=repository_name,
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+            encryption_configurations=[
+                aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=args.kms_key_arn)
+            ],
+            force_delete=False,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
         )

@@ -214,28 +214,44 @@ class KubernetesLayer(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _rbac(self, prefix: str, namespace: pulumi.Input[str]) -> None:
-        a = self._args
-        role = k8s.rbac.v1.Role(
-            f"{prefix}-dask-user",
-            metadata=self._meta(spec.DATA_SCIENTIST_ROLE, namespace),
+    def _role_with_binding(
+        self,
+        namespace: pulumi.Input[str],
+        role: tuple[str, str],
+        binding: tuple[str, str],
+        rules: list[dict[str, list[str]]],
+        subjects: list[k8s.rbac.v1.SubjectArgs],
+    ) -> None:
+        """A namespaced Role and the RoleBinding that grants it; `role`/`binding` are (resource name, object name)."""
+        made = k8s.rbac.v1.Role(
+            role[0],
+            metadata=self._meta(role[1], namespace),
             rules=[
                 k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
-                for r in spec.data_scientist_rules()
+                for r in rules
             ],
             opts=self._child,
         )
         k8s.rbac.v1.RoleBinding(
-            f"{prefix}-data-scientists",
-            metadata=self._meta("data-scientists", namespace),
+            binding[0],
+            metadata=self._meta(binding[1], namespace),
             role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
+                api_group="rbac.authorization.k8s.io", kind="Role", name=made.metadata.name
             ),
+            subjects=subjects,
+            opts=self._child,
+        )
+
+    def _rbac(self, prefix: str, namespace: pulumi.Input[str]) -> None:
+        self._role_with_binding(
+            namespace,
+            role=(f"{prefix}-dask-user", spec.DATA_SCIENTIST_ROLE),
+            binding=(f"{prefix}-data-scientists", "data-scientists"),
+            rules=spec.data_scientist_rules(),
             subjects=[
                 k8s.rbac.v1.SubjectArgs(api_group="rbac.authorization.k8s.io", kind=s.kind, name=s.name)
-                for s in a.data_scientists
+                for s in self._args.data_scientists
             ],
-            opts=self._child,
         )
 
     def _reaper(self, prefix: str, namespace: pulumi.Input[str], lifetime_seconds: int) -> None:
@@ -247,23 +263,12 @@ class KubernetesLayer(pulumi.ComponentResource):
             metadata=self._meta(name, namespace),
             opts=self._child,
         )
-        role = k8s.rbac.v1.Role(
-            f"{prefix}-{name}-role",
-            metadata=self._meta(name, namespace),
-            rules=[
-                k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
-                for r in spec.reaper_rules()
-            ],
-            opts=self._child,
-        )
-        k8s.rbac.v1.RoleBinding(
-            f"{prefix}-{name}-binding",
-            metadata=self._meta(name, namespace),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
-            ),
+        self._role_with_binding(
+            namespace,
+            role=(f"{prefix}-{name}-role", name),
+            binding=(f"{prefix}-{name}-binding", name),
+            rules=spec.reaper_rules(),
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account.metadata.name, namespace=namespace)],
-            opts=self._child,
         )
         script = k8s.core.v1.ConfigMap(
             f"{prefix}-{name}-script",

@@ -200,22 +200,22 @@ class PolicyDelta:
 
 def policy_delta(before: list[Violation], after: list[Violation]) -> PolicyDelta:
     """New and fixed violations, matched by (rule, resource): a message whose numbers change is still the same one."""
-    key = lambda v: (v.rule, v.urn or "")  # noqa: E731
-    left = Counter(key(v) for v in before)
-    new = []
-    for v in after:
-        if left[key(v)] > 0:
-            left[key(v)] -= 1
+    new = _unmatched(after, before)
+    fixed = _unmatched(before, after)
+    return PolicyDelta(new, fixed, len(after) - len(new))
+
+
+def _unmatched(violations: list[Violation], others: list[Violation]) -> tuple[Violation, ...]:
+    """The violations with no counterpart (same rule and resource) left in `others`, counted one to one."""
+    left = Counter((v.rule, v.urn or "") for v in others)
+    unmatched = []
+    for v in violations:
+        key = (v.rule, v.urn or "")
+        if left[key] > 0:
+            left[key] -= 1
         else:
-            new.append(v)
-    right = Counter(key(v) for v in after)
-    fixed = []
-    for v in before:
-        if right[key(v)] > 0:
-            right[key(v)] -= 1
-        else:
-            fixed.append(v)
-    return PolicyDelta(tuple(new), tuple(fixed), len(after) - len(new))
+            unmatched.append(v)
+    return tuple(unmatched)
 
 
 @dataclass
