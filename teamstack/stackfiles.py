@@ -22,6 +22,38 @@ class Project:
     name: str
     stack_dir: Path
     defaults: dict[str, Any]
+    main: str | None = None  # Pulumi.yaml `main:` as written (relative to the project folder); None: the folder
+
+    def program(self) -> Path:
+        """The file Pulumi's Python language host runs: `main` when it names a file, else `__main__.py` in the
+        folder `main` names (default: the project folder). A missing one is one ConfigError naming Pulumi.yaml."""
+        target = "the program's folder (holding __main__.py) or file, relative to Pulumi.yaml"
+        if self.main is None:
+            program = self.root / "__main__.py"
+            if not program.is_file():
+                raise ConfigError(
+                    "Pulumi.yaml",
+                    "main",
+                    f"not set, so Pulumi runs __main__.py in the project folder, "
+                    f"and {program} does not exist: restore it, or set main to {target}",
+                )
+            return program
+        path = self.root / self.main
+        if not path.exists():
+            raise ConfigError("Pulumi.yaml", "main", f"{self.main!r} does not exist ({path}): set it to {target}")
+        program = path if path.is_file() else path / "__main__.py"
+        if not program.is_file():
+            raise ConfigError(
+                "Pulumi.yaml", "main", f"{self.main!r} is a folder without __main__.py ({program}): set it to {target}"
+            )
+        return program
+
+    def working_dir(self) -> Path:
+        """Where the engine runs the program: the folder `main` names, else the project folder (as the Pulumi
+        CLI's ProjectInfoContext decides it)."""
+        if self.main is not None and (self.root / self.main).is_dir():
+            return self.root / self.main
+        return self.root
 
     def stack_path(self, stack: str) -> Path:
         return self.stack_dir / f"Pulumi.{stack}.yaml"
@@ -68,7 +100,29 @@ def load_project(root: Path) -> Project:
         else:
             defaults[full_key] = declaration
     stack_dir = root / str(document.get("stackConfigDir", "."))
-    return Project(root=root, name=name, stack_dir=stack_dir, defaults=defaults)
+    return Project(root=root, name=name, stack_dir=stack_dir, defaults=defaults, main=_main(document))
+
+
+def _runtime_name(document: dict[str, Any]) -> Any:
+    runtime = document.get("runtime")
+    return runtime.get("name") if isinstance(runtime, dict) else runtime
+
+
+def _main(document: dict[str, Any]) -> str | None:
+    """Check `runtime` (this platform's program is Python) and resolve `main`, as the Pulumi CLI reads them."""
+    runtime = _runtime_name(document)
+    if runtime != "python":
+        raise ConfigError(
+            "Pulumi.yaml",
+            "runtime",
+            f"must be python (or name: python): teamstack's program is Python, got {runtime!r}",
+        )
+    main = document.get("main")
+    if main is None:
+        return None
+    if not isinstance(main, str) or not main.strip():
+        raise ConfigError("Pulumi.yaml", "main", f"must be a path relative to Pulumi.yaml, got {main!r}")
+    return main
 
 
 def to_engine_string(value: Any) -> str:

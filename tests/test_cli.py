@@ -356,3 +356,62 @@ def test_a_project_file_or_stack_file_of_the_wrong_shape_is_bad_input(tmp_path: 
         [sys.executable, "-m", "teamstack.cli", "validate", "x", "-C", str(tmp_path)], capture_output=True, text=True
     )
     assert not_utf8.returncode == 2 and "not UTF-8" in not_utf8.stderr and len(not_utf8.stderr.splitlines()) == 1
+
+
+# --- the project's program: Pulumi.yaml `runtime` and `main` -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("main", "make", "expected"),
+    [
+        pytest.param(None, None, "main: not set, so Pulumi runs __main__.py in the project folder, and ", id="no-main"),
+        pytest.param("infra", None, "main: 'infra' does not exist (", id="main-missing"),
+        pytest.param("infra", "folder", "main: 'infra' is a folder without __main__.py (", id="main-folder-empty"),
+    ],
+)
+def test_a_project_without_its_program_is_one_bad_input_line(
+    make_project: Callable[[dict[str, dict[str, Any]]], Path], main: str | None, make: str | None, expected: str
+) -> None:
+    """Not 'unexpected failure: FileNotFoundError' (exit 1): the file, the key, what is expected; exit 2."""
+    project = make_project({"analytics": analytics_with(lambda _: None)})
+    (project / "__main__.py").unlink()
+    if main is not None:
+        settings = yaml.safe_load((project / "Pulumi.yaml").read_text(encoding="utf-8"))
+        (project / "Pulumi.yaml").write_text(yaml.safe_dump({**settings, "main": main}, sort_keys=False))
+    if make == "folder":
+        (project / main).mkdir()  # type: ignore[operator]
+    line = one_error_line(teamstack("plan", "analytics", "-C", project, cwd=project))
+    assert line.startswith(f"error: Pulumi.yaml: {expected}"), line
+    assert "set it to the program's folder (holding __main__.py) or file" in line or "restore it" in line
+    # validate reads only the stack files: the same project validates (its config is good).
+    assert teamstack("validate", "analytics", "-C", project, cwd=project).returncode == 0
+
+
+@pytest.mark.parametrize("runtime", ["nodejs", {"name": "go"}, None])
+@pytest.mark.parametrize("command", ["plan", "validate"])
+def test_a_project_of_another_runtime_is_one_bad_input_line(
+    make_project: Callable[[dict[str, dict[str, Any]]], Path], command: str, runtime: Any
+) -> None:
+    project = make_project({"analytics": analytics_with(lambda _: None)})
+    settings = yaml.safe_load((project / "Pulumi.yaml").read_text(encoding="utf-8"))
+    settings["runtime"] = runtime
+    (project / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    line = one_error_line(teamstack(command, "analytics", "-C", project, cwd=project))
+    shown = runtime["name"] if isinstance(runtime, dict) else runtime
+    assert line == (
+        f"error: Pulumi.yaml: runtime: must be python (or name: python): teamstack's program is Python, got {shown!r}"
+    )
+
+
+def test_main_names_the_program_folder_or_file(tmp_path: Path) -> None:
+    """Pulumi runs `main`/__main__.py from `main` when it is a folder, a `main` file from the project folder."""
+    (tmp_path / "Pulumi.yaml").write_text("name: teamstack\nruntime:\n  name: python\nmain: infra/\n")
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "__main__.py").write_text("")
+    project = load_project(tmp_path)
+    assert (project.program(), project.working_dir()) == (tmp_path / "infra" / "__main__.py", tmp_path / "infra")
+    (tmp_path / "Pulumi.yaml").write_text("name: teamstack\nruntime: python\nmain: infra/program.py\n")
+    (tmp_path / "infra" / "program.py").write_text("")
+    project = load_project(tmp_path)
+    assert (project.program(), project.working_dir()) == (tmp_path / "infra" / "program.py", tmp_path)
+    assert load_project(REPO).program() == REPO / "__main__.py"

@@ -212,8 +212,10 @@ def plan_stack(root: Path, stack: str) -> Plan:
 def plan_config(root: Path, stack: str, values: dict[str, str], project_name: str | None = None) -> Plan:
     """Plan the project at `root` with an explicit engine config map (a stack file's, or one derived from it,
     e.g. without a key to price what that key costs). Raises ConfigError or PlanError."""
-    project_name = project_name or load_project(root).name
+    project = load_project(root)
+    project_name = project_name or project.name
     team = load_team(values, stack)  # fail before anything runs, with the same one line the program gives
+    main = project.program()  # the program Pulumi would run, or one line naming Pulumi.yaml's main
 
     mocks = plan_mocks(team)
     _ensure_event_loop()
@@ -223,14 +225,13 @@ def plan_config(root: Path, stack: str, values: dict[str, str], project_name: st
     pulumi.runtime.set_mocks(mocks, project=project_name, stack=stack, preview=False, monitor=monitor)
     set_root_resource(None)  # type: ignore[arg-type]  # set_mocks made and finished a root stack; the run below makes the real one
 
-    main = root / "__main__.py"
-    root_text = str(root)
+    root_text = str(main.parent)
     added = root_text not in sys.path
     if added:
         sys.path.insert(0, root_text)
     cwd = os.getcwd()
     try:
-        os.chdir(root)  # `pulumi up` runs the program from the project folder
+        os.chdir(project.working_dir())  # where `pulumi up` runs the program
 
         def program() -> None:
             runpy.run_path(str(main), run_name="__main__")
