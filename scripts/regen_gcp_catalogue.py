@@ -6,8 +6,12 @@ Sources:
 * `--live`: `gcloud compute machine-types list` and `gcloud compute zones list` (needs an authenticated gcloud
   and a project); every machine type offered in any zone of a region in the current catalogue's regions.
 * default: the tables of the Compute Engine machine-family documentation
-  (cloud.google.com/compute/docs/{general-purpose,compute-optimized,memory-optimized,accelerator-optimized}-machines),
-  transcribed below as series x shape x sizes with memory per vCPU; zones from the "Regions and zones" page.
+  (cloud.google.com/compute/docs/{general-purpose,compute-optimized,memory-optimized,storage-optimized,
+  accelerator-optimized}-machines), transcribed below as series x shape x sizes with memory per vCPU, the
+  `-lssd` (Titanium SSD) variants and bare metal types of each series, and the fixed shapes with their built-in
+  GPUs; zones from the "Regions and zones" page. Cross-checked row by row on 2026-11-29 against a markdown
+  copy of those pages (docs.cloud.google.com, C4D/C4A/C4/N4D/C3D tables) and against the machine list of
+  github.com/Cyclenerd/google-cloud-pricing-cost-calculator build/gcp.yml (commit dac3128, 2026-08-20).
 
     python scripts/regen_gcp_catalogue.py [--live] [--output teamstack/data/gcp_catalogue.json]
 """
@@ -24,7 +28,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "teamstack" / "data" / "gcp_catalogue.json"
-ARM_SERIES = ("t2a", "c4a")
+# Arm series (Axion: C4A, N4A; Ampere: T2A; Grace: A4X). teamstack.gcp_machines reads arch from the catalogue.
+ARM_SERIES = ("t2a", "c4a", "n4a", "a4x")
 
 # series -> shape -> (vCPU sizes, GB of memory per vCPU), from the machine-family pages.
 _PER_VCPU: dict[str, dict[str, tuple[tuple[int, ...], float]]] = {
@@ -40,7 +45,7 @@ _PER_VCPU: dict[str, dict[str, tuple[tuple[int, ...], float]]] = {
     },
     "n2": {
         "standard": ((2, 4, 8, 16, 32, 48, 64, 80, 96, 128), 4),
-        "highmem": ((2, 4, 8, 16, 32, 48, 64, 80, 96, 128), 8),
+        "highmem": ((2, 4, 8, 16, 32, 48, 64, 80, 96), 8),
         "highcpu": ((2, 4, 8, 16, 32, 48, 64, 80, 96), 1),
     },
     "n2d": {
@@ -53,6 +58,18 @@ _PER_VCPU: dict[str, dict[str, tuple[tuple[int, ...], float]]] = {
         "highmem": ((2, 4, 8, 16, 32, 48, 64, 80), 8),
         "highcpu": ((2, 4, 8, 16, 32, 48, 64, 80), 2),
     },
+    # N4D (AMD Turin): 2 to 96 vCPUs.
+    "n4d": {
+        "standard": ((2, 4, 8, 16, 32, 48, 64, 80, 96), 4),
+        "highmem": ((2, 4, 8, 16, 32, 48, 64, 80, 96), 8),
+        "highcpu": ((2, 4, 8, 16, 32, 48, 64, 80, 96), 2),
+    },
+    # N4A (Axion, Arm): 1 to 64 vCPUs.
+    "n4a": {
+        "standard": ((1, 2, 4, 8, 16, 32, 48, 64), 4),
+        "highmem": ((1, 2, 4, 8, 16, 32, 48, 64), 8),
+        "highcpu": ((1, 2, 4, 8, 16, 32, 48, 64), 2),
+    },
     "c2": {"standard": ((4, 8, 16, 30, 60), 4)},
     "c2d": {
         "standard": ((2, 4, 8, 16, 32, 56, 112), 4),
@@ -64,23 +81,52 @@ _PER_VCPU: dict[str, dict[str, tuple[tuple[int, ...], float]]] = {
         "highmem": ((4, 8, 22, 44, 88, 176), 8),
         "highcpu": ((4, 8, 22, 44, 88, 176), 2),
     },
+    # C3D highcpu is not 2 GB a vCPU from 30 vCPUs up (c3d-highcpu-30 has 59 GB): listed in _LISTED_GB.
     "c3d": {
         "standard": ((4, 8, 16, 30, 60, 90, 180, 360), 4),
         "highmem": ((4, 8, 16, 30, 60, 90, 180, 360), 8),
-        "highcpu": ((4, 8, 16, 30, 60, 90, 180, 360), 2),
     },
     "c4": {
-        "standard": ((2, 4, 8, 16, 32, 48, 96, 144, 192, 288), 3.75),
-        "highmem": ((2, 4, 8, 16, 32, 48, 96, 144, 192, 288), 7.75),
-        "highcpu": ((2, 4, 8, 16, 32, 48, 96, 144, 192, 288), 2),
+        "standard": ((2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288), 3.75),
+        "highmem": ((2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288), 7.75),
+        "highcpu": ((2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288), 2),
     },
     "c4a": {
         "standard": ((1, 2, 4, 8, 16, 32, 48, 64, 72), 4),
         "highmem": ((1, 2, 4, 8, 16, 32, 48, 64, 72), 8),
         "highcpu": ((1, 2, 4, 8, 16, 32, 48, 64, 72), 2),
     },
+    # C4D (AMD Turin): 2 to 384 vCPUs.
+    "c4d": {
+        "standard": ((2, 4, 8, 16, 32, 48, 64, 96, 192, 384), 3.875),
+        "highmem": ((2, 4, 8, 16, 32, 48, 64, 96, 192, 384), 7.875),
+        "highcpu": ((2, 4, 8, 16, 32, 48, 64, 96, 192, 384), 1.875),
+    },
     "t2d": {"standard": ((1, 2, 4, 8, 16, 32, 48, 60), 4)},
     "t2a": {"standard": ((1, 2, 4, 8, 16, 32, 48), 4)},
+}
+
+# Series whose documented memory is the per-vCPU figure rounded down to whole GB (c4-standard-2: 7 GB, not 7.5;
+# c4d-highcpu-2: 3 GB); the other series' tables give the exact product (n1-standard-1: 3.75 GB).
+_WHOLE_GB_SERIES = frozenset({"c4", "c4d"})
+
+# Shapes whose memory is not a per-vCPU multiple: series-shape -> {vCPUs: GB}.
+_LISTED_GB: dict[str, dict[int, float]] = {
+    "n2-highmem": {128: 864},  # N2's memory tops out at 864 GB
+    "c3d-highcpu": {4: 8, 8: 16, 16: 32, 30: 59, 60: 118, 90: 177, 180: 354, 360: 708},
+}
+
+# `-lssd` machine types (the same vCPUs and memory, with Titanium/Local SSD attached): series-shape -> sizes.
+_LSSD: dict[str, tuple[int, ...]] = {
+    "c3-standard": (4, 8, 22, 44, 88, 176),
+    "c3d-standard": (8, 16, 30, 60, 90, 180, 360),
+    "c3d-highmem": (8, 16, 30, 60, 90, 180, 360),
+    "c4-standard": (4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
+    "c4-highmem": (4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
+    "c4a-standard": (4, 8, 16, 32, 48, 64, 72),
+    "c4a-highmem": (4, 8, 16, 32, 48, 64, 72),
+    "c4d-standard": (8, 16, 32, 48, 64, 96, 192, 384),
+    "c4d-highmem": (8, 16, 32, 48, 64, 96, 192, 384),
 }
 
 # Machine types with fixed shapes: name -> (vCPUs, GB of memory, built-in GPU type or None, GPU count).
@@ -95,14 +141,49 @@ _FIXED: dict[str, tuple[int, float, str | None, int]] = {
     "m2-ultramem-208": (208, 5888, None, 0),
     "m2-ultramem-416": (416, 11776, None, 0),
     "m2-megamem-416": (416, 5888, None, 0),
+    "m2-hypermem-416": (416, 8832, None, 0),
     "m3-ultramem-32": (32, 976, None, 0),
     "m3-ultramem-64": (64, 1952, None, 0),
     "m3-ultramem-128": (128, 3904, None, 0),
     "m3-megamem-64": (64, 976, None, 0),
     "m3-megamem-128": (128, 1952, None, 0),
+    # M4: also in GKE cluster-autoscaler's machine-family table (ultramem, megamem).
+    "m4-ultramem-56": (56, 1488, None, 0),
+    "m4-ultramem-112": (112, 2976, None, 0),
+    "m4-ultramem-224": (224, 5952, None, 0),
+    "m4-megamem-28": (28, 372, None, 0),
+    "m4-megamem-56": (56, 744, None, 0),
+    "m4-megamem-112": (112, 1488, None, 0),
+    "m4-megamem-224": (224, 2976, None, 0),
     "h3-standard-88": (88, 352, None, 0),
+    # Bare metal (the vCPUs are the host's hardware threads).
+    "c3-standard-192-metal": (192, 768, None, 0),
+    "c3-highmem-192-metal": (192, 1536, None, 0),
+    "c3-highcpu-192-metal": (192, 512, None, 0),
+    "c4-standard-288-metal": (288, 1080, None, 0),
+    "c4-standard-288-lssd-metal": (288, 1080, None, 0),
+    "c4-highmem-288-metal": (288, 2232, None, 0),
+    "c4-highmem-288-lssd-metal": (288, 2232, None, 0),
+    "c4-highcpu-288-metal": (288, 576, None, 0),
+    "c4a-highmem-96-metal": (96, 768, None, 0),
+    "c4d-standard-384-metal": (384, 1536, None, 0),
+    "c4d-highmem-384-metal": (384, 3072, None, 0),
+    "c4d-highcpu-384-metal": (384, 768, None, 0),
+    # Z3 (storage optimized): the first two names, and the -standardlssd / -highlssd types that followed.
     "z3-highmem-88": (88, 704, None, 0),
     "z3-highmem-176": (176, 1408, None, 0),
+    "z3-highmem-14-standardlssd": (14, 112, None, 0),
+    "z3-highmem-22-standardlssd": (22, 176, None, 0),
+    "z3-highmem-44-standardlssd": (44, 352, None, 0),
+    "z3-highmem-88-standardlssd": (88, 704, None, 0),
+    "z3-highmem-176-standardlssd": (176, 1408, None, 0),
+    "z3-highmem-8-highlssd": (8, 64, None, 0),
+    "z3-highmem-16-highlssd": (16, 128, None, 0),
+    "z3-highmem-22-highlssd": (22, 176, None, 0),
+    "z3-highmem-32-highlssd": (32, 256, None, 0),
+    "z3-highmem-44-highlssd": (44, 352, None, 0),
+    "z3-highmem-88-highlssd": (88, 704, None, 0),
+    "z3-highmem-192-highlssd-metal": (192, 1536, None, 0),
     # G2: NVIDIA L4.
     "g2-standard-4": (4, 16, "nvidia-l4", 1),
     "g2-standard-8": (8, 32, "nvidia-l4", 1),
@@ -112,6 +193,12 @@ _FIXED: dict[str, tuple[int, float, str | None, int]] = {
     "g2-standard-32": (32, 128, "nvidia-l4", 1),
     "g2-standard-48": (48, 192, "nvidia-l4", 4),
     "g2-standard-96": (96, 384, "nvidia-l4", 8),
+    # G4: NVIDIA RTX PRO 6000 Blackwell, whole GPUs (the fractional g4-standard-6/12/24 are left out: a node
+    # pool's accelerator count is whole GPUs).
+    "g4-standard-48": (48, 180, "nvidia-rtx-pro-6000", 1),
+    "g4-standard-96": (96, 360, "nvidia-rtx-pro-6000", 2),
+    "g4-standard-192": (192, 720, "nvidia-rtx-pro-6000", 4),
+    "g4-standard-384": (384, 1440, "nvidia-rtx-pro-6000", 8),
     # A2: NVIDIA A100 40GB (highgpu, megagpu) and 80GB (ultragpu).
     "a2-highgpu-1g": (12, 85, "nvidia-tesla-a100", 1),
     "a2-highgpu-2g": (24, 170, "nvidia-tesla-a100", 2),
@@ -122,12 +209,17 @@ _FIXED: dict[str, tuple[int, float, str | None, int]] = {
     "a2-ultragpu-2g": (24, 340, "nvidia-a100-80gb", 2),
     "a2-ultragpu-4g": (48, 680, "nvidia-a100-80gb", 4),
     "a2-ultragpu-8g": (96, 1360, "nvidia-a100-80gb", 8),
-    # A3: NVIDIA H100 80GB.
+    # A3: NVIDIA H100 80GB (High, Mega, Edge) and H200 141GB (Ultra).
     "a3-highgpu-1g": (26, 234, "nvidia-h100-80gb", 1),
     "a3-highgpu-2g": (52, 468, "nvidia-h100-80gb", 2),
     "a3-highgpu-4g": (104, 936, "nvidia-h100-80gb", 4),
     "a3-highgpu-8g": (208, 1872, "nvidia-h100-80gb", 8),
     "a3-megagpu-8g": (208, 1872, "nvidia-h100-mega-80gb", 8),
+    "a3-edgegpu-8g": (208, 1872, "nvidia-h100-80gb", 8),
+    "a3-ultragpu-8g": (224, 2952, "nvidia-h200-141gb", 8),
+    # A4: NVIDIA B200; A4X: NVIDIA GB200 on Grace (Arm) hosts.
+    "a4-highgpu-8g": (224, 3968, "nvidia-b200", 8),
+    "a4x-highgpu-4g": (140, 884, "nvidia-gb200", 4),
 }
 
 # Zones of GCP regions with GKE, from the "Regions and zones" page, in the order a stack takes them.
@@ -156,12 +248,23 @@ def _entry(vcpus: int, memory_gb: float, series: str, gpu: str | None = None, co
     return entry
 
 
+def _memory(series: str, vcpus: int, per_vcpu: float) -> float:
+    memory = vcpus * per_vcpu
+    return float(int(memory)) if series in _WHOLE_GB_SERIES else memory
+
+
 def from_documentation() -> tuple[str, dict[str, Any], dict[str, list[str]]]:
     machines: dict[str, Any] = {}
     for series, shapes in _PER_VCPU.items():
         for shape, (sizes, per_vcpu) in shapes.items():
             for vcpus in sizes:
-                machines[f"{series}-{shape}-{vcpus}"] = _entry(vcpus, vcpus * per_vcpu, series)
+                machines[f"{series}-{shape}-{vcpus}"] = _entry(vcpus, _memory(series, vcpus, per_vcpu), series)
+    for series_shape, by_size in _LISTED_GB.items():
+        for vcpus, memory in by_size.items():
+            machines[f"{series_shape}-{vcpus}"] = _entry(vcpus, memory, series_shape.split("-")[0])
+    for series_shape, sizes in _LSSD.items():
+        for vcpus in sizes:
+            machines[f"{series_shape}-{vcpus}-lssd"] = dict(machines[f"{series_shape}-{vcpus}"])
     for name, (vcpus, memory, gpu, count) in _FIXED.items():
         machines[name] = _entry(vcpus, memory, name.split("-")[0], gpu, count)
     zones = {region: [f"{region}-{letter}" for letter in letters] for region, letters in _REGION_ZONE_LETTERS.items()}

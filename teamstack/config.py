@@ -828,14 +828,15 @@ def _check_gcp_pool(key: str, group: GcpNodeGroupConfig) -> None:
     try:
         if group.kind == "gpu":
             gcp_machines.check_gpu_pool(group.machine_type, group.gpu_type, group.gpu_count)
-            return
-        parsed = gcp_machines.check_cpu_machine(group.machine_type)
+            parsed = gcp_machines.parse_machine_type(group.machine_type)
+        else:
+            parsed = gcp_machines.check_cpu_machine(group.machine_type)
     except gcp_machines.MachineTypeError as error:
         raise _Issue(f"{key}.{error.field}", str(error)) from None
-    if group.gpu_type is not None or group.gpu_count is not None:
+    if group.kind == "cpu" and (group.gpu_type is not None or group.gpu_count is not None):
         field = "gpuType" if group.gpu_type is not None else "gpuCount"
         raise _Issue(f"{key}.{field}", "a cpu pool has no GPUs; put GPUs in a group with kind: gpu")
-    if parsed.arch != "x86_64":
+    if parsed.arch != "x86_64":  # GPU pools too: A4X's GB200 GPUs sit on Grace (Arm) hosts
         raise _Issue(
             f"{key}.machineType",
             "Dask workers run the team's images, which the image pipeline builds for x86_64 only; "

@@ -7,8 +7,9 @@ carry when it scales that pool up from zero.
 
 Two ways a GKE node gets NVIDIA GPUs:
 * attached: N1 machine types take T4, V100, P4 or P100 GPUs, 1/2/4(/8) of them, each count up to a vCPU limit;
-* built in: accelerator-optimized series (G2: L4, A2: A100, A3: H100) come with a fixed type and count; the
-  node pool still names the accelerator, with exactly that type and count.
+* built in: accelerator-optimized series (G2: L4, G4: RTX PRO 6000, A2: A100, A3: H100/H200, A4: B200,
+  A4X: GB200) come with a fixed type and count, read from the machine-type catalogue; the node pool still
+  names the accelerator, with exactly that type and count.
 Facts from the Compute Engine "GPU machine types" documentation.
 """
 
@@ -24,7 +25,8 @@ from teamstack.validation import catalogue
 Arch = Literal["x86_64", "arm64"]
 
 _MACHINE_TYPE = re.compile(
-    r"^(?P<series>[a-z][0-9][a-z]?)-(?P<shape>[a-z]+(?:-[a-z]+)?)-(?P<size>\d+g?)(?P<suffix>-lssd|-nolssd|-metal)?\Z"
+    r"^(?P<series>[a-z][0-9][a-z]?)-(?P<shape>[a-z]+(?:-[a-z]+)?)-(?P<size>\d+g?)"
+    r"(?P<suffix>(?:-lssd|-nolssd|-standardlssd|-highlssd)?(?:-metal)?)\Z"
 )
 _SHARED_CORE = re.compile(r"^e2-(micro|small|medium)\Z")
 
@@ -50,6 +52,10 @@ ACCELERATORS: Mapping[str, Accelerator] = {
         Accelerator("nvidia-a100-80gb", "A100", 80),
         Accelerator("nvidia-h100-80gb", "H100", 80),
         Accelerator("nvidia-h100-mega-80gb", "H100", 80),
+        Accelerator("nvidia-h200-141gb", "H200", 141),
+        Accelerator("nvidia-b200", "B200", 180),
+        Accelerator("nvidia-gb200", "GB200", 186),
+        Accelerator("nvidia-rtx-pro-6000", "RTX PRO 6000", 96),
     )
 }
 
@@ -69,9 +75,13 @@ BUILT_IN_GPUS: Mapping[str, tuple[str, int]] = {
 }
 
 # Series whose machines carry accelerators: never valid in a CPU pool, where they would burn GPU money.
-ACCELERATOR_SERIES = frozenset({"g2", "g4", "a2", "a3", "a4", "ct5", "ct6"})
-# Arm (Axion/Ampere) series.
-ARM_SERIES = frozenset({"t2a", "c4a", "n4a"})
+ACCELERATOR_SERIES = frozenset({"g2", "g4", "a2", "a3", "a4", "a4x", "ct5", "ct6"})
+# Arm series (Axion C4A/N4A, Ampere T2A, Grace A4X): those whose machines the catalogue lists as arm64.
+ARM_SERIES = frozenset(
+    name.split("-", 1)[0]
+    for name in catalogue.gcp_machine_names()
+    if (machine := catalogue.gcp_machine(name)) is not None and machine.arches == ("arm64",)
+)
 # General-purpose, compute- and memory-optimized series GKE node pools accept.
 CPU_SERIES = frozenset(
     {"e2", "n1", "n2", "n2d", "n4", "n4d", "c2", "c2d", "c3", "c3d", "c4", "c4d", "t2d", "m1", "m2", "m3", "m4", "h3",
@@ -120,9 +130,9 @@ def parse_machine_type(name: str) -> MachineType:
     match = _MACHINE_TYPE.match(name)
     series = match["series"] if match else ""
     if match is None or (series not in CPU_SERIES and series not in ACCELERATOR_SERIES):
-        raise MachineTypeError(
-            "machineType", f"'{name}' is not a GKE machine type (expected e.g. n2-standard-8, g2-standard-8)"
-        )
+        close = catalogue.gcp_close_match(name)
+        hint = f"did you mean {close}?" if close else "expected e.g. n2-standard-8, g2-standard-8"
+        raise MachineTypeError("machineType", f"'{name}' is not a GKE machine type ({hint})")
     size = match["size"]
     vcpus = int(size) if size.isdigit() else None
     return MachineType(name, series, vcpus, "arm64" if series in ARM_SERIES else "x86_64")
@@ -142,7 +152,10 @@ def check_cpu_machine(name: str) -> MachineType:
 
 def _allowed_summary() -> str:
     attachable = ", ".join(ATTACHABLE_ON_N1)
-    return f"attach {attachable} to n1-* types, or use g2-standard-* (L4), a2-* (A100), a3-* (H100)"
+    return (
+        f"attach {attachable} to n1-* types, or use g2-standard-* (L4), g4-standard-* (RTX PRO 6000), a2-* (A100), "
+        "a3-* (H100, H200), a4-* (B200)"
+    )
 
 
 def check_gpu_pool(machine_type: str, gpu_type: str | None, gpu_count: int | None) -> GpuAttachment:

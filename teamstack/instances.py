@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from teamstack.validation import catalogue
+
 Arch = Literal["x86_64", "arm64"]
 
 _INSTANCE_TYPE = re.compile(
@@ -79,7 +81,9 @@ class InstanceTypeError(ValueError):
 def parse_instance_type(name: str) -> InstanceType:
     match = _INSTANCE_TYPE.match(name)
     if match is None:
-        raise InstanceTypeError(f"'{name}' is not an EC2 instance type (expected e.g. m7i.2xlarge)")
+        close = catalogue.aws_close_match(name)
+        hint = f"did you mean {close}?" if close else "expected e.g. m7i.2xlarge"
+        raise InstanceTypeError(f"'{name}' is not an EC2 instance type ({hint})")
     prefix, generation, attributes = match["family"], match["generation"], match["attributes"]
     if prefix in _UNSUPPORTED_FAMILIES:
         raise InstanceTypeError(f"'{name}' cannot join an EKS cluster (macOS hosts are not supported)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,91 @@ def test_shipped_stacks_use_only_catalogued_types(stack: str) -> None:
     else:
         for gcp_group in team.node_groups:
             assert catalogue.gcp_machine(gcp_group.machine_type) is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "vcpus", "memory_gb"),
+    [
+        # Rows of the machine-family documentation, including the ones not a plain per-vCPU multiple.
+        ("c4d-standard-2", 2, 7),
+        ("c4d-highcpu-2", 2, 3),
+        ("c4d-highmem-384", 384, 3024),
+        ("c4d-standard-384-metal", 384, 1536),
+        ("n4d-highcpu-96", 96, 192),
+        ("n4a-highmem-64", 64, 512),
+        ("c4-standard-2", 2, 7),
+        ("c4-highmem-24", 24, 186),
+        ("c3d-highcpu-30", 30, 59),
+        ("n2-highmem-128", 128, 864),
+        ("a3-ultragpu-8g", 224, 2952),
+        ("a4-highgpu-8g", 224, 3968),
+        ("g4-standard-48", 48, 180),
+    ],
+)
+def test_gcp_machine_shapes_are_the_documented_ones(name: str, vcpus: int, memory_gb: int) -> None:
+    machine = catalogue.gcp_machine(name)
+    assert machine is not None, name
+    assert (machine.vcpus, machine.memory_mib) == (vcpus, memory_gb * 1024)
+
+
+def test_every_gcp_machine_type_parses_with_its_catalogued_arch() -> None:
+    # A series or suffix the parser does not know would refuse a type the catalogue (and Compute Engine) has.
+    for name in catalogue.gcp_machine_names():
+        machine = catalogue.gcp_machine(name)
+        assert machine is not None
+        parsed = gcp_machines.parse_machine_type(name)
+        assert (parsed.arch,) == machine.arches, name
+        assert parsed.is_accelerated == (machine.gpu_count > 0), name
+    assert {"n4a", "c4a", "t2a", "a4x"} <= gcp_machines.ARM_SERIES
+
+
+def test_lssd_types_have_their_base_types_shape() -> None:
+    lssd = [name for name in catalogue.gcp_machine_names() if name.endswith("-lssd")]
+    assert len(lssd) > 50
+    for name in lssd:
+        assert catalogue.gcp_machine(name.removesuffix("-lssd")) == replace(
+            catalogue.gcp_machine(name), name=name.removesuffix("-lssd")
+        )
+
+
+def test_built_in_gpus_of_the_newer_accelerator_series() -> None:
+    assert gcp_machines.BUILT_IN_GPUS["a3-ultragpu-8g"] == ("nvidia-h200-141gb", 8)
+    assert gcp_machines.BUILT_IN_GPUS["a4-highgpu-8g"] == ("nvidia-b200", 8)
+    assert gcp_machines.BUILT_IN_GPUS["g4-standard-384"] == ("nvidia-rtx-pro-6000", 8)
+    assert gcp_machines.BUILT_IN_GPUS["a3-edgegpu-8g"] == ("nvidia-h100-80gb", 8)
+
+
+def test_retired_ec2_families_say_what_to_use_and_are_not_types() -> None:
+    retired = catalogue._aws()["retired"]
+    assert {"p3", "g4ad", "f1"} <= set(retired)
+    families = {name.split(".", 1)[0] for name in catalogue._aws()["instanceTypes"]}
+    for family, entry in retired.items():
+        assert family not in families, family
+        assert entry["instead"] and "20" in entry["source"], family  # dated
+        assert catalogue.aws_retired(family) == (entry["instead"], entry["source"])
+    assert catalogue.aws_instance("p3dn.24xlarge") is not None  # still offered: not the retired p3 family
+    assert catalogue.aws_retired("p3dn") is None
+
+
+@pytest.mark.parametrize(
+    ("misspelt", "meant"),
+    [
+        ("n4d-standrad-8", "n4d-standard-8"),
+        ("c4d-highmen-16", "c4d-highmem-16"),
+        ("c4-standard-288-lssd-metl", "c4-standard-288-lssd-metal"),
+        ("n4-standard-8-lssd", "n4-standard-8"),
+    ],
+)
+def test_a_misspelt_gcp_type_gets_its_close_match(misspelt: str, meant: str) -> None:
+    assert catalogue.gcp_close_match(misspelt) == meant
+    assert f"did you mean {meant}?" in catalogue.gcp_type_hint(misspelt)
+
+
+def test_a_wrong_size_is_not_taken_for_a_misspelling() -> None:
+    # n2-standard-6 is one character from n2-standard-96, m7i.5xlarge from m7i.xlarge: list the sizes instead.
+    assert catalogue.gcp_close_match("n2-standard-6") is None
+    assert catalogue.gcp_type_hint("n2-standard-6") == "n2-standard comes in 2, 4, 8, 16, 32, 48, 64, 80, 96, 128 vCPUs"
+    assert catalogue.aws_close_match("m7i.5xlarge") is None
+    assert catalogue.aws_type_hint("m7i.5xlarge").startswith("sizes of m7i: ")
+    assert catalogue.aws_close_match("m7i.2xlage") == "m7i.2xlarge"
+    assert catalogue.aws_close_match("x" * 100_000) is None  # a pasted blob is not compared with every type

@@ -303,6 +303,41 @@ CORPUS = [
         base=GCP,
     ),
     Case(
+        "machine-type-misspelt",
+        "teamstack:nodeGroups[0].machineType",
+        "'n4d-standrad-8' is not a Compute Engine machine type (catalogue of",
+        set_((*NG0, "machineType"), "n4d-standrad-8"),
+        base=GCP,
+    ),
+    Case(
+        "machine-type-misspelt-suffix",
+        "teamstack:nodeGroups[0].machineType",
+        "did you mean c4d-standard-8-lssd?",
+        set_((*NG0, "machineType"), "c4d-standard-8-lsd"),
+        base=GCP,
+    ),
+    Case(
+        "instance-type-misspelt",
+        "teamstack:nodeGroups[2].instanceTypes[0]",
+        "'g5.12xlage' is not an EC2 instance type (did you mean g5.12xlarge?)",
+        set_((*NG2, "instanceTypes"), ["g5.12xlage"]),
+    ),
+    Case(
+        "instance-family-retired",
+        "teamstack:nodeGroups[2].instanceTypes[0]",
+        "EC2 retired the p3 family",
+        set_((*NG2, "instanceTypes"), ["p3.2xlarge"]),
+    ),
+    Case(
+        "gpu-pool-on-arm-host",
+        "teamstack:nodeGroups[2].machineType",
+        "builds for x86_64 only",
+        set_(
+            (*NG2,), {"name": "gpu-gb200", "kind": "gpu", "machineType": "a4x-highgpu-4g", "minSize": 0, "maxSize": 2}
+        ),
+        base=GCP,
+    ),
+    Case(
         "system-machine-type-unknown",
         "teamstack:systemNodeGroup.machineType",
         "'e2-standard-3' is not a Compute Engine machine type",
@@ -460,6 +495,51 @@ CORPUS = [
         set_(("teamstack:owner",), "a" * 5_000_000 + "@example.com"),
     ),
 ]
+
+
+# Stacks the clouds accept that an older catalogue refused: each one edit away from its base, each must load.
+VALID = [
+    Case("c4d-cpu-pool", "-", "-", set_((*NG0, "machineType"), "c4d-standard-16"), base=GCP),
+    Case("c4d-lssd-cpu-pool", "-", "-", set_((*NG0, "machineType"), "c4d-highmem-8-lssd"), base=GCP),
+    Case("n4d-cpu-pool", "-", "-", set_((*NG0, "machineType"), "n4d-highmem-8"), base=GCP),
+    Case("c4-24-vcpus", "-", "-", set_((*NG0, "machineType"), "c4-standard-24"), base=GCP),
+    Case("n4d-system-pool", "-", "-", set_(("teamstack:systemNodeGroup", "machineType"), "n4d-standard-4"), base=GCP),
+    Case(
+        "g4-rtx-pro-6000-pool",
+        "-",
+        "-",
+        set_((*NG2,), {"name": "gpu-rtx", "kind": "gpu", "machineType": "g4-standard-48", "minSize": 0, "maxSize": 2}),
+        base=GCP,
+    ),
+    Case(
+        "a3-ultra-h200-pool",
+        "-",
+        "-",
+        set_(
+            (*NG2,),
+            {
+                "name": "gpu-h200",
+                "kind": "gpu",
+                "machineType": "a3-ultragpu-8g",
+                "gpuCount": 8,
+                "minSize": 0,
+                "maxSize": 1,
+            },
+        ),
+        base=GCP,
+    ),
+    # The p3 family member EC2 still offers (p3.* itself is retired), in a region that has it (us-west-2).
+    Case("p3dn-in-us-west-2", "-", "-", set_((*NG2, "instanceTypes"), ["p3dn.24xlarge"])),
+]
+
+
+@pytest.mark.parametrize("case", VALID, ids=[case.id for case in VALID])
+def test_a_stack_the_cloud_accepts_is_accepted(tmp_path: Path, case: Case) -> None:
+    project = _project_with(tmp_path, case)
+    team = load_team(stack_config(project, case.base), case.base)
+    edited = yaml.safe_load((tmp_path / "stacks" / f"Pulumi.{case.base}.yaml").read_text(encoding="utf-8"))
+    assert edited != yaml.safe_load(_text(case.base)), "the edit did not apply"
+    assert team.team == case.base
 
 
 def _project_with(tmp_path: Path, case: Case) -> Any:

@@ -109,6 +109,15 @@ def test_unknown_sizes_and_types_are_listed_not_guessed() -> None:
     assert "no gcp prices for region 'mars-north1'" in cost.estimate([_pool()], "mars-north1").unpriced[0][1]
 
 
+@pytest.mark.parametrize("machine", ["c4d-standard-16", "n4d-highmem-8", "a3-ultragpu-8g"])
+def test_a_catalogued_but_unpriced_type_is_listed_with_what_is_missing(machine: str) -> None:
+    # The price table prices named types, not families: a type the catalogue gained is named, never guessed.
+    assert machine not in TABLE.data["gcp"]["machines"]
+    estimate = cost.estimate([_pool(nodeConfig={"machineType": machine})], "europe-west4")
+    assert estimate.items == [] and len(estimate.unpriced) == 1
+    assert estimate.unpriced[0][1] == f"no price for GCE machine type '{machine}' in teamstack/data/prices.yaml"
+
+
 def _nat(**props: Any) -> Resource:
     return Resource.of(
         "urn:pulumi:s::p::gcp:compute/routerNat:RouterNat::nat", "gcp:compute/routerNat:RouterNat", "nat", props

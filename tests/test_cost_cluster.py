@@ -52,3 +52,15 @@ def test_gcp_gpus_attached_to_n1_are_added_and_built_in_ones_are_not(plan: Plan)
     factor = TABLE.region_factor("gcp", manifest.region)
     t4_hourly = TABLE.gcp_machine("n1-standard-8", True) + TABLE.gcp_accelerator("nvidia-tesla-t4", True)
     assert rate.usd_per_hour == pytest.approx(round(t4_hourly * factor, 2))
+
+
+@pytest.mark.parametrize("stack", ["ml-geo"])
+def test_a_cluster_on_an_unpriced_machine_type_says_which_type(plan: Plan) -> None:
+    # A team's CPU pool on a type the catalogue knows but the price table does not (C4D): one clear line.
+    manifest = _manifest(plan)
+    groups = [
+        group.model_copy(update={"instance_types": ["c4d-standard-16"]}) if group.kind == "cpu" else group
+        for group in manifest.node_groups
+    ]
+    with pytest.raises(cost.PriceError, match=r"^no price for GCE machine type 'c4d-standard-16' in teamstack/data"):
+        cost.kube_cluster_rate(manifest.model_copy(update={"node_groups": groups}), n_workers=4)

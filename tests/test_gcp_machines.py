@@ -20,6 +20,11 @@ from teamstack.gcp_machines import GpuAttachment, MachineTypeError, check_cpu_ma
         ("c4a-highcpu-16", "c4a", 16, "arm64"),
         ("a2-highgpu-1g", "a2", None, "x86_64"),
         ("n1-standard-8", "n1", 8, "x86_64"),
+        ("c4d-standard-384-metal", "c4d", 384, "x86_64"),
+        ("c4-highmem-288-lssd-metal", "c4", 288, "x86_64"),
+        ("z3-highmem-88-highlssd", "z3", 88, "x86_64"),
+        ("n4a-standard-8", "n4a", 8, "arm64"),
+        ("a4x-highgpu-4g", "a4x", None, "arm64"),
     ],
 )
 def test_machine_types_parse(name: str, series: str, vcpus: int | None, arch: str) -> None:
@@ -49,6 +54,11 @@ def test_built_in_gpus_are_the_machine_types_own() -> None:
     assert check_gpu_pool("a2-highgpu-2g", None, None) == GpuAttachment("nvidia-tesla-a100", 2)
     assert check_gpu_pool("a2-ultragpu-1g", None, None).accelerator.memory_gib == 80
     assert check_gpu_pool("a3-highgpu-8g", None, None) == GpuAttachment("nvidia-h100-80gb", 8)
+    assert check_gpu_pool("g4-standard-96", "nvidia-rtx-pro-6000", 2) == GpuAttachment("nvidia-rtx-pro-6000", 2)
+    assert check_gpu_pool("a4-highgpu-8g", None, None).accelerator.model == "B200"
+    with pytest.raises(MachineTypeError, match="comes with 8 GPU") as raised:
+        check_gpu_pool("a3-ultragpu-8g", "nvidia-h200-141gb", 4)
+    assert raised.value.field == "gpuCount"
 
 
 def test_attached_gpus_go_on_n1_within_the_vcpu_limits() -> None:

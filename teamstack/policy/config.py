@@ -52,14 +52,18 @@ DEFAULT_ACCELERATORS: tuple[str, ...] = ("nvidia-tesla-t4", "nvidia-l4", "nvidia
 
 def _instance_type(name: str) -> str:
     if catalogue.aws_instance(name) is None:
-        raise ValueError(f"'{shorten(name)}' is not an EC2 instance type (catalogue of {catalogue.aws_date()})")
+        raise ValueError(
+            f"'{shorten(name)}' is not an EC2 instance type (catalogue of {catalogue.aws_date()}); "
+            f"{catalogue.aws_type_hint(name)}"
+        )
     return name
 
 
 def _machine_type(name: str) -> str:
     if catalogue.gcp_machine(name) is None:
         raise ValueError(
-            f"'{shorten(name)}' is not a Compute Engine machine type (catalogue of {catalogue.gcp_date()})"
+            f"'{shorten(name)}' is not a Compute Engine machine type (catalogue of {catalogue.gcp_date()}); "
+            f"{catalogue.gcp_type_hint(name)}"
         )
     return name
 

@@ -9,13 +9,18 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
+
+from teamstack.validation import shorten
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,72 @@ def aws_instance(name: str) -> Machine | None:
 def aws_sizes(family: str) -> list[str]:
     """The catalogue's sizes of an EC2 family (m7i -> large, xlarge, ...), for a helpful refusal."""
     return [name.split(".", 1)[1] for name in _aws()["instanceTypes"] if name.split(".", 1)[0] == family]
+
+
+def aws_retired(family: str) -> tuple[str, str] | None:
+    """(what to use instead, the retirement notice) of a family EC2 no longer offers, or None."""
+    entry = _aws().get("retired", {}).get(family)
+    return None if entry is None else (str(entry["instead"]), str(entry["source"]))
+
+
+def aws_close_match(name: str) -> str | None:
+    """The catalogue's instance type closest to a misspelt one (m7i.2xlage -> m7i.2xlarge), if any; within the
+    name's family when the catalogue has that family."""
+    names: list[str] = list(_aws()["instanceTypes"])
+    family = [n for n in names if n.split(".", 1)[0] == name.split(".", 1)[0]]
+    return _close_match(name, family or names)
+
+
+def gcp_close_match(name: str) -> str | None:
+    """The catalogue's machine type closest to a misspelt one (n4d-standrad-8 -> n4d-standard-8), if any; within
+    the name's series when the catalogue has that series."""
+    names: list[str] = list(_gcp()["machineTypes"])
+    series = [n for n in names if n.split("-", 1)[0] == name.split("-", 1)[0]]
+    return _close_match(name, series or names)
+
+
+def _close_match(name: str, names: Iterable[str]) -> str | None:
+    """A misspelling of letters, never a different size: the match must carry the same numbers (so
+    n2-standard-6 is not taken for n2-standard-96, nor m7i.5xlarge for m7i.xlarge)."""
+    if len(name) > 64:  # no machine type name is this long; nothing to compare a pasted blob with
+        return None
+    digits = re.findall(r"\d+", name)
+    same_numbers = [n for n in names if re.findall(r"\d+", n) == digits]
+    matches = difflib.get_close_matches(name.lower(), same_numbers, n=1, cutoff=0.8)
+    return matches[0] if matches else None
+
+
+def aws_type_hint(name: str) -> str:
+    """What to write instead of an instance type the catalogue lacks: the successor of a retired family, the
+    closest catalogued name, or the family's sizes."""
+    family = name.split(".", 1)[0]
+    retired = aws_retired(family)
+    if retired is not None:
+        instead, notice = retired
+        return f"EC2 retired the {family} family ({notice}); use {instead}"
+    sizes = aws_sizes(family)
+    close = aws_close_match(name)
+    hint = f"sizes of {family}: {', '.join(sizes)}" if sizes else f"no family '{shorten(family, 20)}' exists"
+    return f"did you mean {close}? {hint}" if close else hint
+
+
+def gcp_type_hint(name: str) -> str:
+    """What to write instead of a machine type the catalogue lacks: the closest catalogued name, the sizes of
+    its series and shape, or examples of its series."""
+    close = gcp_close_match(name)
+    if close is not None:
+        return f"did you mean {close}?"
+    series, _, rest = name.partition("-")
+    shape = rest.rsplit("-", 1)[0]
+    sizes = sorted(
+        int(size)
+        for m in gcp_machine_names()
+        if (parts := m.rsplit("-", 1))[0] == f"{series}-{shape}" and (size := parts[1]).isdigit()
+    )
+    if sizes:
+        return f"{series}-{shape} comes in {', '.join(map(str, sizes))} vCPUs"
+    same = [m for m in gcp_machine_names() if m.startswith(f"{series}-")]
+    return f"e.g. {', '.join(same[:6])}" if same else "e.g. n2-standard-8"
 
 
 def aws_region_zones(region: str) -> tuple[str, ...] | None:

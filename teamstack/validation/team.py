@@ -188,11 +188,10 @@ def _check_principals(team: Team) -> None:
 def _aws_machine(key: str, name: str, region: str) -> catalogue.Machine:
     machine = catalogue.aws_instance(name)
     if machine is None:
-        family = name.split(".", 1)[0]
-        sizes = catalogue.aws_sizes(family)
-        hint = f"sizes of {family}: {', '.join(sizes)}" if sizes else f"no family '{shorten(family, 20)}' exists"
         raise RuleError(
-            key, f"'{shorten(name)}' is not an EC2 instance type (catalogue of {catalogue.aws_date()}); {hint}"
+            key,
+            f"'{shorten(name)}' is not an EC2 instance type (catalogue of {catalogue.aws_date()}); "
+            f"{catalogue.aws_type_hint(name)}",
         )
     if catalogue.aws_offered(region, name) is False:
         raise RuleError(
@@ -204,11 +203,10 @@ def _aws_machine(key: str, name: str, region: str) -> catalogue.Machine:
 def _gcp_machine(key: str, name: str) -> catalogue.Machine:
     machine = catalogue.gcp_machine(name)
     if machine is None:
-        series = name.split("-", 1)[0]
-        same = [m for m in catalogue.gcp_machine_names() if m.startswith(f"{series}-")]
-        hint = f"e.g. {', '.join(same[:6])}" if same else "e.g. n2-standard-8"
         raise RuleError(
-            key, f"'{shorten(name)}' is not a Compute Engine machine type (catalogue of {catalogue.gcp_date()}); {hint}"
+            key,
+            f"'{shorten(name)}' is not a Compute Engine machine type (catalogue of {catalogue.gcp_date()}); "
+            f"{catalogue.gcp_type_hint(name)}",
         )
     return machine
 
