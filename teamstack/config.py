@@ -491,6 +491,11 @@ class GcpTeamConfig(TeamConfig):
     data_scientist_members: list[str]
     zones: list[str] | None = None  # default the region's first azCount zones
     cluster_location: Literal["regional", "zonal"] = "regional"
+    # No Cloud NAT by default: Google APIs (GCS, Artifact Registry, KMS) are reached through Private Google Access,
+    # and the one image from outside Google (the Dask operator, on ghcr.io) through the team's Artifact Registry
+    # mirror, so nodes need no route to the internet. `single` gives them one (about $5 a month idle), for data
+    # outside Google Cloud, pip at run time and the VM backend, whose boot installs Docker from the internet.
+    nat_mode: Literal["none", "single", "per-az"] = "none"
     release_channel: Literal["rapid", "regular", "stable", "extended"] = "regular"
     pod_cidr: str  # the pods' secondary range
     # The gke-security-groups@<domain> group, so Kubernetes RBAC may name Google groups.

@@ -71,6 +71,8 @@ class Cluster(_Part):
 
 class Registry(_Part):
     repository_uri: str
+    # Registries the stack mirrors, by upstream host: `ghcr.io/<path>` is pulled as `<mirror>/<path>` (GCP).
+    mirrors: dict[str, str] | None = None
 
 
 class Build(_Part):
@@ -172,6 +174,8 @@ class TeamManifest(_Part):
     tags: dict[str, str]
     # Absent until the stack has its Kubernetes layer; a client then says so instead of guessing.
     dask: DaskDefaults | None = None
+    # Whether the team's nodes and VMs have a route to the internet (a NAT); absent from older manifests (unknown).
+    internet_egress: bool | None = None
 
     @model_validator(mode="after")
     def _one_cloud(self) -> TeamManifest:
@@ -212,6 +216,7 @@ def shared_sections(
         "account": account,
         "costCenter": team.cost_center,
         "owner": team.owner,
+        "internetEgress": team.nat_mode != "none",
         "cluster": {
             "name": cluster_name,
             "endpoint": endpoint,

@@ -64,18 +64,33 @@ def test_shipped_vpcs_do_not_overlap() -> None:
 
 
 def test_pulumi_yaml_declarations_match_the_model() -> None:
-    """Every key Pulumi.yaml declares is a model field, and its declared default is the model's default."""
+    """Every key Pulumi.yaml declares is a model field, and its declared default is the default of every cloud's
+    model that has the key: a project default applies to every stack, so it would override a per-cloud one."""
     project = load_project(REPO)
-    # Either cloud's model (the AWS one last: `cloud` defaults to aws).
-    models = {**GcpTeamConfig.model_fields, **AwsTeamConfig.model_fields}
-    fields = {(f.alias or name): f for name, f in models.items()}
+    clouds = {"aws": AwsTeamConfig.model_fields, "gcp": GcpTeamConfig.model_fields}
     declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
     for key, declaration in declared.items():
-        assert key in fields, f"Pulumi.yaml declares {key}, which the model would refuse as unknown"
+        fields = {
+            cloud: field
+            for cloud, model in clouds.items()
+            for name, field in model.items()
+            if (field.alias or name) == key
+        }
+        assert fields, f"Pulumi.yaml declares {key}, which the model would refuse as unknown"
+        if key == "cloud":  # the discriminator: each cloud's model pins its own; the union defaults to aws
+            fields = {"union": TeamConfig.model_fields["cloud"]}
         if "default" in declaration:
-            model_default = fields[key].get_default(call_default_factory=True)
-            assert model_default == declaration["default"], key
+            for cloud, field in fields.items():
+                assert field.get_default(call_default_factory=True) == declaration["default"], (key, cloud)
             assert project.defaults[f"teamstack:{key}"] == declaration["default"]
+
+
+def test_nat_mode_default_is_per_cloud() -> None:
+    """natMode: a NAT on AWS (interface endpoints for every service would cost more), none on GCP (Private Google
+    Access and the ghcr.io mirror carry what the nodes pull), so the project file must not declare one."""
+    assert AwsTeamConfig.model_fields["nat_mode"].default == "single"
+    assert GcpTeamConfig.model_fields["nat_mode"].default == "none"
+    assert "natMode" not in yaml.safe_load((REPO / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
 
 
 # --- the bad-config corpus --------------------------------------------------------------------------------

@@ -314,13 +314,19 @@ def test_data_access_is_granted_on_the_teams_own_buckets_and_repository_only(pla
         }
     repository = only(plan, "gcp:artifactregistry/repository:Repository", "-repository")
     upstream = only(plan, "gcp:artifactregistry/repository:Repository", "-ecr-public")
+    ghcr = only(plan, "gcp:artifactregistry/repository:Repository", "-ghcr")
     all_grants = plan.of_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
     repo_grants = [g for g in all_grants if g.inputs["repository"] == repository.inputs["repositoryId"]]
     base_grants = [g for g in all_grants if g.inputs["repository"] == upstream.inputs["repositoryId"]]
-    assert len(repo_grants) + len(base_grants) == len(all_grants)
-    # Only the image builder pulls base images through the remote repository, and only reads it.
+    ghcr_grants = [g for g in all_grants if g.inputs["repository"] == ghcr.inputs["repositoryId"]]
+    assert len(repo_grants) + len(base_grants) + len(ghcr_grants) == len(all_grants)
+    # Only the image builder pulls base images through the ECR Public mirror, and only reads it.
     assert {(g.inputs["role"], g.inputs["member"]) for g in base_grants} == {
         ("roles/artifactregistry.reader", accounts["imageBuilder"])
+    }
+    # Only the nodes (kubelet, pulling the operator) read the ghcr.io mirror: a Dask pod gets nothing more.
+    assert {(g.inputs["role"], g.inputs["member"]) for g in ghcr_grants} == {
+        ("roles/artifactregistry.reader", accounts["node"])
     }
     writers = {g.inputs["member"] for g in repo_grants if g.inputs["role"] == "roles/artifactregistry.writer"}
     assert writers == {accounts["imageBuilder"]}

@@ -42,3 +42,32 @@ def test_each_override_and_option_is_priced_by_its_own_resources(plan: Plan, sta
     expected = len(BASE_INTERFACE_ENDPOINTS) * 3 * float(aws["interfaceEndpointPerAz"]) * HOURS
     assert endpoints.idle == pytest.approx(expected, abs=0.01)
     assert "azCount" not in costs  # set to the default (3): not an override
+
+
+@pytest.mark.parametrize("stack", ["new-team-aws", "new-team-gcp"])
+def test_every_option_is_priced_for_a_team_at_the_defaults(stack: str) -> None:
+    """No option is skipped: each is a value the model accepts, spelt as the engine holds it (a string option
+    quoted as JSON was once refused by the model and silently left out)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_cost import defaults_values, estimate
+
+    from teamstack.plan.overrides import OPTIONS
+
+    values = defaults_values(stack)
+    baseline = estimate(stack, values)
+    costs = {c.key: c for c in setting_costs(REPO, stack, values, baseline, baseline.region)}
+    assert baseline.cloud is not None
+    assert set(costs) == {key for key, _, _ in OPTIONS[baseline.cloud]}
+    assert all(not c.set_in_file and c.idle > 0 for c in costs.values())
+    if baseline.cloud == "gcp":
+        # Cloud NAT for the one idle node, and its address.
+        nat = costs["natMode"]
+        assert nat.value == "single"
+        assert nat.idle == pytest.approx(cost.cloud_nat_hourly(1) * HOURS, abs=0.01)
+    else:
+        per_az = costs["natMode"]
+        assert per_az.value == "per-az"
+        aws = TABLE.cloud("aws")
+        assert per_az.idle == pytest.approx(2 * (float(aws["natGateway"]) + float(aws["publicIpv4"])) * HOURS, abs=0.01)

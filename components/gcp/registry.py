@@ -1,8 +1,11 @@
 """The team's Artifact Registry Docker repository: immutable tags (tags are content hashes), the team key,
 and cleanup policies (untagged images expire, the newest N versions are always kept).
 
-Beside it, a remote repository whose upstream is ECR Public (https://public.ecr.aws): the image builds pull
-their base images by digest through it (images/bases.txt), never from Docker Hub, and it keeps what it pulled.
+Beside it, two remote repositories (Artifact Registry pulls from the upstream on first use and keeps the copy):
+- upstream ECR Public (https://public.ecr.aws): the image builds pull their base images by digest through it
+  (images/bases.txt), never from Docker Hub;
+- upstream ghcr.io: the nodes pull the Dask operator's image through it, so a cluster without Cloud NAT (the
+  default) needs no route to the internet.
 The builds' layer cache is the image `<repository>/dask-cache`.
 """
 
@@ -14,10 +17,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from teamstack import naming
+from teamstack import naming, registries
 
 TAGGED_MIN_AGE_DAYS = 30
 UPSTREAM_REGISTRY = "https://public.ecr.aws"
+GHCR_UPSTREAM = f"https://{registries.GHCR}"
 CACHE_IMAGE_SUFFIX = "-cache"
 
 
@@ -108,17 +112,57 @@ class Registry(pulumi.ComponentResource):
         self.base_registry: pulumi.Output[str] = pulumi.Output.concat(
             args.region, "-docker.pkg.dev/", args.project, "/", self.upstream.repository_id
         )
+        self.ghcr = gcp.artifactregistry.Repository(
+            f"{name}-ghcr",
+            project=args.project,
+            location=args.region,
+            repository_id=f"{args.repository_id}-ghcr",
+            format="DOCKER",
+            mode="REMOTE_REPOSITORY",
+            description="teamstack: images the nodes pull from ghcr.io (the Dask operator), without internet egress",
+            remote_repository_config=gcp.artifactregistry.RepositoryRemoteRepositoryConfigArgs(
+                description="GitHub Container Registry (public images, no credentials)",
+                docker_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryArgs(
+                    custom_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryCustomRepositoryArgs(
+                        uri=GHCR_UPSTREAM
+                    )
+                ),
+            ),
+            kms_key_name=args.kms_key_id,
+            labels=dict(args.labels),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        # <region>-docker.pkg.dev/<project>/<repository>: `ghcr.io/<path>` is pulled as `<this>/<path>`.
+        self.ghcr_mirror: pulumi.Output[str] = pulumi.Output.concat(
+            args.region, "-docker.pkg.dev/", args.project, "/", self.ghcr.repository_id
+        )
         self.cache_url: pulumi.Output[str] = pulumi.Output.concat(self.url, CACHE_IMAGE_SUFFIX)
-        self.register_outputs({"url": self.url, "baseRegistry": self.base_registry, "cacheUrl": self.cache_url})
+        self.register_outputs(
+            {
+                "url": self.url,
+                "baseRegistry": self.base_registry,
+                "ghcrMirror": self.ghcr_mirror,
+                "cacheUrl": self.cache_url,
+            }
+        )
 
     def grant_base_pulls(self, name: str, members: Sequence[pulumi.Input[str]]) -> None:
-        """Who may pull base images through the remote repository (the image builder)."""
+        """Who may pull base images through the ECR Public mirror (the image builder)."""
+        self._grant_pulls(self.upstream, name, members)
+
+    def grant_mirror_pulls(self, name: str, members: Sequence[pulumi.Input[str]]) -> None:
+        """Who may pull ghcr.io images through its mirror (the nodes' service account)."""
+        self._grant_pulls(self.ghcr, name, members)
+
+    def _grant_pulls(
+        self, repository: gcp.artifactregistry.Repository, name: str, members: Sequence[pulumi.Input[str]]
+    ) -> None:
         for i, member in enumerate(members):
             gcp.artifactregistry.RepositoryIamMember(
                 f"{name}-{i}",
-                project=self.upstream.project,
-                location=self.upstream.location,
-                repository=self.upstream.name,
+                project=repository.project,
+                location=repository.location,
+                repository=repository.name,
                 role="roles/artifactregistry.reader",
                 member=member,
                 opts=pulumi.ResourceOptions(parent=self),

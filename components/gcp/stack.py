@@ -19,7 +19,7 @@ from components.gcp.pipeline import ImagePipeline, ImagePipelineArgs
 from components.gcp.registry import Registry, RegistryArgs
 from components.k8s.gke import gke_kubernetes_layer
 from components.outputs import shared_outputs
-from teamstack import naming
+from teamstack import naming, registries
 from teamstack.config import GcpTeamConfig
 from teamstack.envhash import SPEC_PREFIX
 from teamstack.manifest import TeamManifest, node_group_entry, shared_sections
@@ -170,6 +170,7 @@ class GcpTeamStack(pulumi.ComponentResource):
             f"{name}-registry-builder-writes", "roles/artifactregistry.writer", [people.image_builder.member]
         )
         registry.grant_base_pulls(f"{name}-registry-builder-bases", [people.image_builder.member])
+        registry.grant_mirror_pulls(f"{name}-registry-nodes-ghcr", [people.node.member])
         registry.grant(
             f"{name}-registry-readers",
             "roles/artifactregistry.reader",
@@ -240,6 +241,7 @@ class GcpTeamStack(pulumi.ComponentResource):
             scheduler_gsa=people.dask_scheduler.email,
             worker_gsa=people.dask_worker.email,
             repository_url=registry.url,
+            ghcr_mirror=registry.ghcr_mirror,
             build_bucket=build_bucket.name,
             recipe_hash=recipe_hash,
             # The provider needs the cluster with its pools; the default environment needs the pipeline.
@@ -271,6 +273,7 @@ class GcpTeamStack(pulumi.ComponentResource):
             ca=cluster.certificate_authority,
             pool_names=pulumi.Output.all(*[pool.name for _, pool in pools]),
             repository=registry.url,
+            ghcr_mirror=registry.ghcr_mirror,
             trigger=pipeline.trigger_name,
             buckets=pulumi.Output.all(*[b.name for b in catalog]),
             build_bucket=build_bucket.name,
@@ -350,7 +353,7 @@ class GcpTeamStack(pulumi.ComponentResource):
                     node_group_entry(pool, pool_name)
                     for (pool, _), pool_name in zip(pools, v["pool_names"], strict=True)
                 ],
-                "registry": {"repositoryUri": v["repository"]},
+                "registry": {"repositoryUri": v["repository"], "mirrors": {registries.GHCR: v["ghcr_mirror"]}},
                 "build": {
                     "bucket": v["build_bucket"],
                     "specPrefix": SPEC_PREFIX,

@@ -29,6 +29,7 @@ def gke_kubernetes_layer(
     scheduler_gsa: pulumi.Input[str],
     worker_gsa: pulumi.Input[str],
     repository_url: pulumi.Input[str],
+    ghcr_mirror: pulumi.Input[str],
     build_bucket: pulumi.Input[str],
     recipe_hash: str,
     depends_on: Sequence[pulumi.Resource],
@@ -68,6 +69,7 @@ def gke_kubernetes_layer(
             image=pulumi.Output.from_input(repository_url).apply(lambda url: f"{url}:{default_tag}"),
             tags=team.tags_for_resources,
             autoscaling=None,  # GKE's node-pool autoscaling; a cluster-autoscaler here would fight it
+            ghcr_mirror=ghcr_mirror,
         ),
         pulumi.ResourceOptions(parent=parent),
     )

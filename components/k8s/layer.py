@@ -70,6 +70,9 @@ class KubernetesLayerArgs:
     cpu_node_selector: Mapping[str, str] = field(default_factory=lambda: {spec.NODE_KIND_LABEL: "cpu"})
     gpu_node_selector: Mapping[str, str] = field(default_factory=lambda: {spec.NODE_KIND_LABEL: "gpu"})
     autoscaling: AwsAutoscaling | None = None  # EKS only
+    # A registry path mirroring ghcr.io (GKE: the team's Artifact Registry remote repository): the operator's image
+    # is pulled through it, so the nodes need no route to the internet.
+    ghcr_mirror: pulumi.Input[str] | None = None
 
     def __post_init__(self) -> None:
         if self.cloud == "gcp" and self.autoscaling is not None:
@@ -416,7 +419,7 @@ class KubernetesLayer(pulumi.ComponentResource):
         repository: str,
         version: str,
         namespace: pulumi.Input[str],
-        values: Mapping[str, Any],
+        values: pulumi.Input[Mapping[str, Any]],
     ) -> k8s.helm.v3.Release:
         return k8s.helm.v3.Release(
             f"{self._name}-{purpose}",
@@ -425,7 +428,7 @@ class KubernetesLayer(pulumi.ComponentResource):
             version=version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository),
             namespace=namespace,
-            values=dict(values),
+            values=values,
             # A failed install or upgrade rolls back instead of leaving a half-applied chart.
             atomic=True,
             cleanup_on_fail=True,
@@ -452,7 +455,11 @@ class KubernetesLayer(pulumi.ComponentResource):
             spec.DASK_OPERATOR_REPOSITORY,
             a.settings.charts.dask_operator,
             ns.metadata.name,
-            spec.operator_values(a.namespaces, a.system_node_selector, a.system_tolerations),
+            pulumi.Output.from_input(a.ghcr_mirror).apply(
+                lambda mirror: spec.operator_values(
+                    a.namespaces, a.system_node_selector, a.system_tolerations, ghcr_mirror=mirror
+                )
+            ),
         )
 
     def _cluster_autoscaler(self, autoscaling: AwsAutoscaling) -> k8s.helm.v3.Release:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from teamstack import envhash, naming, quantity
+from teamstack import envhash, naming, quantity, registries
 from teamstack.config import KubernetesConfig
 from teamstack.pools import GPU_TAINT_KEY, SYSTEM_TAINT_KEY, NodePool, gpu_share
 from teamstack.pools import NODE_KIND_LABEL as NODE_KIND_LABEL  # the layer's node selectors
@@ -42,6 +42,8 @@ BATCH_PRIORITY = 10_000
 
 DASK_OPERATOR_CHART = "dask-kubernetes-operator"
 DASK_OPERATOR_REPOSITORY = "https://helm.dask.org"
+# The chart's default image (values.yaml `image.name`); its tag follows the chart version.
+DASK_OPERATOR_IMAGE = "ghcr.io/dask/dask-kubernetes-operator"
 AUTOSCALER_CHART = "cluster-autoscaler"
 AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
@@ -310,10 +312,17 @@ def _placement(node_selector: Mapping[str, str], tolerations: Sequence[Toleratio
 
 
 def operator_values(
-    namespaces: Sequence[str], node_selector: Mapping[str, str], tolerations: Sequence[Toleration]
+    namespaces: Sequence[str],
+    node_selector: Mapping[str, str],
+    tolerations: Sequence[Toleration],
+    ghcr_mirror: str | None = None,
 ) -> dict[str, Any]:
-    """dask-kubernetes-operator: watches the team namespaces only, runs on system nodes, restricted pod."""
+    """dask-kubernetes-operator: watches the team namespaces only, runs on system nodes, restricted pod; its image
+    through `ghcr_mirror` (a registry path that mirrors ghcr.io) when the stack keeps one."""
+    image = registries.mirrored(DASK_OPERATOR_IMAGE, {registries.GHCR: ghcr_mirror}) if ghcr_mirror else None
     return {
+        # Only the name: the chart's tag (its own release) stays.
+        **({"image": {"name": image}} if image else {}),
         # Kopf handles DaskClusters in these namespaces only; the chart's default is --all-namespaces.
         "kopfArgs": [f"--namespace={namespace}" for namespace in namespaces],
         **_placement(node_selector, tolerations),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from getpass import getuser
 from typing import Any
 
-from teamstack import gcp_machines, instances
+from teamstack import gcp_machines, instances, registries
 from teamstack.client.errors import ClusterError
 from teamstack.client.status import owner_label
 from teamstack.manifest import DaskDefaults, GcpIdentity, GcpNetwork, Identity, Network, NodeGroup, TeamManifest
@@ -137,6 +137,35 @@ def _capacity_selector(manifest: TeamManifest, gpu: GpuRequest, spot: bool | Non
         "nodeSelectorTerms": [{"matchExpressions": [expression]}]}}}  # fmt: skip
 
 
+def check_image_reachable(manifest: TeamManifest, image: str) -> None:
+    """Refuse an image the team's nodes cannot pull: with no internet egress (natMode: none), only their own
+    cloud's registries are reachable, so a Docker Hub or ghcr.io image would wait in ImagePullBackOff forever."""
+    if manifest.internet_egress is not False:
+        return
+    host, _ = registries.split_image(image)
+    if registries.reachable_without_internet(host, manifest.cloud, manifest.region):
+        return
+    mirror = registries.mirrored(image, manifest.registry.mirrors or {})
+    fix = (
+        f"use its mirror {mirror}"
+        if mirror
+        else "build it from your environment spec (`teamstack env build`) into the team's registry"
+    )
+    raise ClusterError(
+        f"image {image} is on {host}, which team {manifest.team}'s nodes cannot reach (no internet egress, "
+        f"natMode: none): {fix}, or ask IT for natMode: single"
+    )
+
+
+def _require_internet_egress(manifest: TeamManifest, backend: str) -> None:
+    """The VM backends' boot installs Docker from download.docker.com (dask-cloudprovider's cloud-init)."""
+    if manifest.internet_egress is False:
+        raise ClusterError(
+            f"backend '{backend}' VMs install Docker from the internet at boot, and team {manifest.team}'s network "
+            "has no internet egress (natMode: none): use the Kubernetes backend, or ask IT for natMode: single"
+        )
+
+
 def kube_cluster_spec(
     manifest: TeamManifest,
     *,
@@ -159,6 +188,7 @@ def kube_cluster_spec(
         raise ClusterError(f"n_workers must be >= 0, got {n_workers}")
     groups = _node_groups(manifest, gpu)
     image = str(image) if image else defaults.image
+    check_image_reachable(manifest, image)
     worker = worker_resources or (defaults.gpu_worker_resources if gpu else defaults.worker_resources).model_dump()
     if gpu is not False:
         asked = int(str(worker.get("limits", {}).get("nvidia.com/gpu", "1")))
@@ -427,6 +457,7 @@ def ec2_cluster_options(
         or not isinstance(manifest.identity, Identity)
     ):
         raise ClusterError(f"backend 'ec2' needs an AWS team stack; team {manifest.team} is on {manifest.cloud}")
+    _require_internet_egress(manifest, "ec2")
     # The stack's dask-vm profile unless one is named; manifests of stacks deployed before it have none.
     instance_profile = instance_profile or manifest.identity.dask_vm_instance_profile_arn
     if not instance_profile:
@@ -632,6 +663,7 @@ def gcp_cluster_options(
     """GCPCluster keyword arguments inside the team's network (pure: nothing is contacted)."""
     if manifest.cloud != "gcp" or not isinstance(manifest.network, GcpNetwork):
         raise ClusterError(f"backend 'gcp' needs a GCP team stack; team {manifest.team} is on {manifest.cloud}")
+    _require_internet_egress(manifest, "gcp")
     assert isinstance(manifest.identity, GcpIdentity)
     network = manifest.network
     if network.subnetwork != network.network:

@@ -28,8 +28,16 @@ OPTIONS: dict[str, tuple[tuple[str, Any, str], ...]] = {
         ("natMode", "per-az", "egress survives a zone loss"),
         ("interfaceEndpoints", True, "ECR/STS traffic stays off the NAT"),
     ),
-    "gcp": (("systemNodeGroup", {"highAvailability": True}, "add-ons survive a node or zone loss"),),
+    "gcp": (
+        ("systemNodeGroup", {"highAvailability": True}, "add-ons survive a node or zone loss"),
+        ("natMode", "single", "nodes reach the internet: data outside Google Cloud, pip at run time, VM clusters"),
+    ),
 }
+
+
+def engine_value(value: Any) -> str:
+    """A setting as the engine's flat config map holds it: strings as they are, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def setting_costs(
         key = f"{PROJECT}:{name}"
         if key in values:
             continue
-        text = json.dumps(value)
+        text = engine_value(value)
         variant = {**values, key: text}
         if _team_or_none(variant, stack) is None:
             continue
@@ -91,4 +99,4 @@ def setting_costs(
     return costs
 
 
-__all__ = ["COST_KEYS", "OPTIONS", "PlanError", "SettingCost", "setting_costs"]
+__all__ = ["COST_KEYS", "OPTIONS", "PlanError", "SettingCost", "engine_value", "setting_costs"]
