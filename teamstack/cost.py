@@ -89,9 +89,6 @@ class PriceTable:
             raise PriceError(f"no price for GPU accelerator '{name}' in teamstack/data/prices.yaml")
         return float(prices["spot" if spot else "onDemand"])
 
-    def gcp_machine_gpus(self, name: str) -> int:
-        return int(self.data["gcp"]["machines"].get(name, {}).get("gpus", 0))
-
 
 @cache
 def price_table() -> PriceTable:
