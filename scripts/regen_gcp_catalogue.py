@@ -12,6 +12,10 @@ Sources:
   GPUs; zones from the "Regions and zones" page. Cross-checked row by row on 2026-11-29 against a markdown
   copy of those pages (docs.cloud.google.com, C4D/C4A/C4/N4D/C3D tables) and against the machine list of
   github.com/Cyclenerd/google-cloud-pricing-cost-calculator build/gcp.yml (commit dac3128, 2026-08-20).
+  The machine types each region offers (in at least one zone) come from `gcloud compute machine-types list`
+  as of 2026-08-17, reduced to regions: tools/machinetyperegion.csv of the same repository (commit 8bf3293),
+  kept byte for byte in scripts/sources/ and checked by its SHA-256. Its vCPUs and memory agree with every
+  documented row above. It has no per-zone answer newer than 2023, so availability is per region.
 
     python scripts/regen_gcp_catalogue.py [--live] [--output teamstack/data/gcp_catalogue.json]
 """
@@ -19,7 +23,11 @@ Sources:
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
+import gzip
+import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -28,6 +36,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "teamstack" / "data" / "gcp_catalogue.json"
+# `gcloud compute machine-types list` reduced to regions (NAME;CPUS;SHARED_CPU;MEMORY_GB;DEPRECATED;ZONE, the
+# last column holding the region), from github.com/Cyclenerd/google-cloud-pricing-cost-calculator
+# tools/machinetyperegion.csv at commit 8bf3293a35613e7ee333e2365d3cf0a3b8a8f347 (2026-08-17).
+LISTING = ROOT / "scripts" / "sources" / "gce-machine-types-by-region-2026-08-17.csv.gz"
+LISTING_SHA256 = "7fed096a9c338da8ce8019b0fbac8b67fb1281a118123d3cd3be749d0eba27b6"  # of the CSV, uncompressed
 # Arm series (Axion: C4A, N4A; Ampere: T2A; Grace: A4X). teamstack.gcp_machines reads arch from the catalogue.
 ARM_SERIES = ("t2a", "c4a", "n4a", "a4x")
 
@@ -147,7 +160,7 @@ _FIXED: dict[str, tuple[int, float, str | None, int]] = {
     "m3-ultramem-128": (128, 3904, None, 0),
     "m3-megamem-64": (64, 976, None, 0),
     "m3-megamem-128": (128, 1952, None, 0),
-    # M4: also in GKE cluster-autoscaler's machine-family table (ultramem, megamem).
+    # M4: also in GKE cluster-autoscaler's machine-family table (ultramem, megamem) and gcloud's listing.
     "m4-ultramem-56": (56, 1488, None, 0),
     "m4-ultramem-112": (112, 2976, None, 0),
     "m4-ultramem-224": (224, 5952, None, 0),
@@ -155,6 +168,14 @@ _FIXED: dict[str, tuple[int, float, str | None, int]] = {
     "m4-megamem-56": (56, 744, None, 0),
     "m4-megamem-112": (112, 1488, None, 0),
     "m4-megamem-224": (224, 2976, None, 0),
+    "m4-hypermem-16": (16, 248, None, 0),
+    "m4-hypermem-32": (32, 496, None, 0),
+    "m4-hypermem-64": (64, 992, None, 0),
+    # N1 names of the M1 shapes, still listed by gcloud.
+    "n1-megamem-96": (96, 1433.6, None, 0),
+    "n1-ultramem-40": (40, 961, None, 0),
+    "n1-ultramem-80": (80, 1922, None, 0),
+    "n1-ultramem-160": (160, 3844, None, 0),
     "h3-standard-88": (88, 352, None, 0),
     # Bare metal (the vCPUs are the host's hardware threads).
     "c3-standard-192-metal": (192, 768, None, 0),
@@ -164,7 +185,7 @@ _FIXED: dict[str, tuple[int, float, str | None, int]] = {
     "c4-standard-288-lssd-metal": (288, 1080, None, 0),
     "c4-highmem-288-metal": (288, 2232, None, 0),
     "c4-highmem-288-lssd-metal": (288, 2232, None, 0),
-    "c4-highcpu-288-metal": (288, 576, None, 0),
+    # (c4-highcpu-288-metal, announced in the release notes, is in no region's gcloud listing: left out.)
     "c4a-highmem-96-metal": (96, 768, None, 0),
     "c4d-standard-384-metal": (384, 1536, None, 0),
     "c4d-highmem-384-metal": (384, 3072, None, 0),
@@ -217,6 +238,8 @@ _FIXED: dict[str, tuple[int, float, str | None, int]] = {
     "a3-megagpu-8g": (208, 1872, "nvidia-h100-mega-80gb", 8),
     "a3-edgegpu-8g": (208, 1872, "nvidia-h100-80gb", 8),
     "a3-ultragpu-8g": (224, 2952, "nvidia-h200-141gb", 8),
+    "a3-edgegpu-8g-nolssd": (208, 1872, "nvidia-h100-80gb", 8),
+    "a3-ultragpu-8g-nolssd": (224, 2952, "nvidia-h200-141gb", 8),
     # A4: NVIDIA B200; A4X: NVIDIA GB200 on Grace (Arm) hosts.
     "a4-highgpu-8g": (224, 3968, "nvidia-b200", 8),
     "a4x-highgpu-4g": (140, 884, "nvidia-gb200", 4),
@@ -253,7 +276,7 @@ def _memory(series: str, vcpus: int, per_vcpu: float) -> float:
     return float(int(memory)) if series in _WHOLE_GB_SERIES else memory
 
 
-def from_documentation() -> tuple[str, dict[str, Any], dict[str, list[str]]]:
+def from_documentation() -> tuple[str, dict[str, Any], dict[str, list[str]], dict[str, set[str]]]:
     machines: dict[str, Any] = {}
     for series, shapes in _PER_VCPU.items():
         for shape, (sizes, per_vcpu) in shapes.items():
@@ -268,29 +291,50 @@ def from_documentation() -> tuple[str, dict[str, Any], dict[str, list[str]]]:
     for name, (vcpus, memory, gpu, count) in _FIXED.items():
         machines[name] = _entry(vcpus, memory, name.split("-")[0], gpu, count)
     zones = {region: [f"{region}-{letter}" for letter in letters] for region, letters in _REGION_ZONE_LETTERS.items()}
-    return "Compute Engine machine-family and regions/zones documentation", machines, zones
+    source = (
+        "Compute Engine machine-family and regions/zones documentation; machine types by region: "
+        "gcloud compute machine-types list of 2026-08-17 (Cyclenerd/google-cloud-pricing-cost-calculator "
+        "tools/machinetyperegion.csv @ 8bf3293)"
+    )
+    return source, machines, zones, _offered_from_listing(set(machines))
+
+
+def _offered_from_listing(machines: set[str]) -> dict[str, set[str]]:
+    """Region -> the catalogue's machine types gcloud listed there (in at least one zone)."""
+    text = gzip.decompress(LISTING.read_bytes())
+    if hashlib.sha256(text).hexdigest() != LISTING_SHA256:
+        sys.exit(f"{LISTING} is not the listing this script cites (SHA-256 differs): restore it from git")
+    offered: dict[str, set[str]] = {region: set() for region in _REGION_ZONE_LETTERS}
+    for row in csv.DictReader(io.StringIO(text.decode("utf-8")), delimiter=";"):
+        if row["ZONE"] in offered and row["NAME"] in machines:
+            offered[row["ZONE"]].add(row["NAME"])
+    return offered
 
 
 def _gcloud(*args: str) -> Any:
     return json.loads(subprocess.run(["gcloud", *args, "--format=json"], check=True, capture_output=True).stdout)
 
 
-def from_gcloud() -> tuple[str, dict[str, Any], dict[str, list[str]]]:
+def from_gcloud() -> tuple[str, dict[str, Any], dict[str, list[str]], dict[str, set[str]]]:
     zones: dict[str, list[str]] = {}
     for zone in _gcloud("compute", "zones", "list"):
         region = zone["region"].rsplit("/", 1)[-1]
         if region in _REGION_ZONE_LETTERS and zone.get("status") == "UP":
             zones.setdefault(region, []).append(zone["name"])
     machines: dict[str, Any] = {}
+    offered: dict[str, set[str]] = {region: set() for region in zones}
+    region_of = {zone: region for region, names in zones.items() for zone in names}
     for machine in _gcloud("compute", "machine-types", "list"):
-        if machine["zone"] not in {z for names in zones.values() for z in names}:
+        if machine["zone"] not in region_of:
             continue
+        offered[region_of[machine["zone"]]].add(machine["name"])
         accelerators = machine.get("accelerators") or []
         gpu = accelerators[0]["guestAcceleratorType"] if accelerators else None
         count = sum(a["guestAcceleratorCount"] for a in accelerators)
         name = machine["name"]
         machines[name] = _entry(machine["guestCpus"], machine["memoryMb"] / 1024, name.split("-")[0], gpu, count)
-    return "gcloud compute machine-types list / zones list", machines, {r: sorted(z) for r, z in zones.items()}
+    zones = {r: sorted(z) for r, z in zones.items()}
+    return "gcloud compute machine-types list / zones list", machines, zones, offered
 
 
 def main() -> None:
@@ -298,7 +342,11 @@ def main() -> None:
     parser.add_argument("--live", action="store_true", help="ask gcloud (needs an authenticated gcloud)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
-    source, machines, zones = from_gcloud() if args.live else from_documentation()
+    source, machines, zones, offered = from_gcloud() if args.live else from_documentation()
+    regions = {
+        region: json.dumps({"zones": region_zones, "machineTypes": sorted(offered.get(region, ()))})
+        for region, region_zones in zones.items()
+    }
     lines = [
         "{",
         f'"source":{json.dumps(source)},',
@@ -307,7 +355,7 @@ def main() -> None:
         ",\n".join(f"{json.dumps(n)}:{json.dumps(machines[n], sort_keys=True)}" for n in sorted(machines)),
         "},",
         '"regions":{',
-        ",\n".join(f'{json.dumps(r)}:{{"zones":{json.dumps(z)}}}' for r, z in zones.items()),
+        ",\n".join(f"{json.dumps(region)}:{entry}" for region, entry in regions.items()),
         "}",
         "}",
     ]

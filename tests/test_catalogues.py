@@ -105,6 +105,8 @@ def test_shipped_stacks_use_only_catalogued_types(stack: str) -> None:
     else:
         for gcp_group in team.node_groups:
             assert catalogue.gcp_machine(gcp_group.machine_type) is not None
+            assert catalogue.gcp_offered(team.region, gcp_group.machine_type), gcp_group.machine_type
+        assert catalogue.gcp_offered(team.region, team.system_machine_type)
 
 
 @pytest.mark.parametrize(
@@ -193,3 +195,19 @@ def test_a_wrong_size_is_not_taken_for_a_misspelling() -> None:
     assert catalogue.aws_type_hint("m7i.5xlarge").startswith("sizes of m7i: ")
     assert catalogue.aws_close_match("m7i.2xlage") == "m7i.2xlarge"
     assert catalogue.aws_close_match("x" * 100_000) is None  # a pasted blob is not compared with every type
+
+
+def test_every_gcp_machine_type_is_offered_somewhere_and_every_region_lists_its_types() -> None:
+    # The documented tables and gcloud's per-region listing agree: no catalogued type that no region offers.
+    regions = catalogue._gcp()["regions"]
+    assert all(len(entry["machineTypes"]) > 20 for entry in regions.values())
+    for name in catalogue.gcp_machine_names():
+        assert catalogue.gcp_regions_offering(name), name
+    assert catalogue.gcp_offered("europe-west4", "c4d-standard-16") is True
+    assert catalogue.gcp_offered("us-central1", "n4d-highmem-8") is True
+    assert catalogue.gcp_offered("mars-north1", "n2-standard-8") is None  # no list: nothing to refuse by
+
+
+def test_the_default_machine_types_are_offered_where_the_defaults_run() -> None:
+    for name in DEFAULT_MACHINE_TYPES:
+        assert len(catalogue.gcp_regions_offering(name)) >= 3, name

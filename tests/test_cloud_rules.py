@@ -66,6 +66,14 @@ def _not_offered_in(region: str) -> str:
     raise AssertionError(f"every x86_64 CPU type is offered in {region}")
 
 
+def _gcp_not_offered_in(region: str, prefix: str) -> str:
+    """A machine type of the series the catalogue knows but no zone of the region offers (a real regional gap)."""
+    for name in catalogue.gcp_machine_names():
+        if name.startswith(prefix) and catalogue.gcp_offered(region, name) is False:
+            return name
+    raise AssertionError(f"every {prefix}* type is offered in {region}")
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -300,6 +308,25 @@ CORPUS = [
         "teamstack:nodeGroups[0].machineType",
         "'n2-standard-6' is not a Compute Engine machine type",
         set_((*NG0, "machineType"), "n2-standard-6"),
+        base=GCP,
+    ),
+    Case(
+        "machine-type-not-in-region",
+        "teamstack:nodeGroups[0].machineType",
+        "is not offered in any zone of europe-west4 (catalogue of",
+        set_((*NG0, "machineType"), _gcp_not_offered_in("europe-west4", "c3d-")),
+        base=GCP,
+    ),
+    Case(
+        # The same team in Zurich: no zone of europe-west6 has N4D; the line names the regions that do.
+        "n4d-not-in-region",
+        "teamstack:nodeGroups[0].machineType",
+        "regions that offer it: europe-west1, europe-west2, europe-west3, europe-west4, us-central1",
+        both(
+            set_(("gcp:region",), "europe-west6"),
+            set_(("teamstack:zones",), ["europe-west6-a", "europe-west6-b", "europe-west6-c"]),
+            set_((*NG0, "machineType"), "n4d-standard-16"),
+        ),
         base=GCP,
     ),
     Case(

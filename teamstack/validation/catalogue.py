@@ -3,7 +3,7 @@
 * aws_catalogue.json: EC2 instance types (vCPUs, memory, architectures, GPUs), regions' zones and the types
   offered there; scripts/regen_aws_catalogue.py.
 * gcp_catalogue.json: Compute Engine machine types (vCPUs, memory, architecture, built-in GPUs), regions'
-  zones; scripts/regen_gcp_catalogue.py.
+  zones and the machine types offered there; scripts/regen_gcp_catalogue.py.
 * service_limits.yaml: the documented limits the checks use (dated, with their source page).
 """
 
@@ -185,6 +185,23 @@ def gcp_machine(name: str) -> Machine | None:
 
 def gcp_machine_names() -> list[str]:
     return list(_gcp()["machineTypes"])
+
+
+@cache
+def _gcp_offered(region: str) -> frozenset[str] | None:
+    entry = _gcp()["regions"].get(region)
+    return None if entry is None or "machineTypes" not in entry else frozenset(entry["machineTypes"])
+
+
+def gcp_offered(region: str, name: str) -> bool | None:
+    """Whether some zone of the region offers the machine type (None: the catalogue has no list for the region)."""
+    offered = _gcp_offered(region)
+    return None if offered is None else name in offered
+
+
+def gcp_regions_offering(name: str) -> list[str]:
+    """The catalogue's regions with the machine type in at least one zone, in the catalogue's order."""
+    return [region for region in _gcp()["regions"] if gcp_offered(region, name)]
 
 
 def gcp_region_zones() -> dict[str, tuple[str, ...]]:

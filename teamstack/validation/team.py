@@ -200,7 +200,7 @@ def _aws_machine(key: str, name: str, region: str) -> catalogue.Machine:
     return machine
 
 
-def _gcp_machine(key: str, name: str) -> catalogue.Machine:
+def _gcp_machine(key: str, name: str, region: str) -> catalogue.Machine:
     machine = catalogue.gcp_machine(name)
     if machine is None:
         raise RuleError(
@@ -208,11 +208,21 @@ def _gcp_machine(key: str, name: str) -> catalogue.Machine:
             f"'{shorten(name)}' is not a Compute Engine machine type (catalogue of {catalogue.gcp_date()}); "
             f"{catalogue.gcp_type_hint(name)}",
         )
+    if catalogue.gcp_offered(region, name) is False:
+        # Regions of the same area (europe-*, us-*) first: the ones a team would move to.
+        area = region.split("-", 1)[0]
+        offering = sorted(catalogue.gcp_regions_offering(name), key=lambda other: other.split("-", 1)[0] != area)
+        where = ", ".join(offering[:8]) + (f" and {len(offering) - 8} more" if len(offering) > 8 else "")
+        raise RuleError(
+            key,
+            f"{name} is not offered in any zone of {region} (catalogue of {catalogue.gcp_date()}); "
+            + (f"regions that offer it: {where}" if offering else "no region of the catalogue offers it"),
+        )
     return machine
 
 
 def _check_types_and_zones(team: Team) -> None:
-    """Every instance or machine type exists (and, on AWS, is offered in the region); azCount fits the region."""
+    """Every instance or machine type exists and is offered in the stack's region; azCount fits the region."""
     if team.cloud == "aws":
         for j, name in enumerate(team.system_node_group.instance_types):
             _aws_machine(f"teamstack:systemNodeGroup.instanceTypes[{j}]", name, team.region)
@@ -226,9 +236,9 @@ def _check_types_and_zones(team: Team) -> None:
             for j, name in enumerate(aws_group.instance_types):
                 _aws_machine(f"teamstack:nodeGroups[{i}].instanceTypes[{j}]", name, team.region)
     else:
-        _gcp_machine("teamstack:systemNodeGroup.machineType", team.system_machine_type)
+        _gcp_machine("teamstack:systemNodeGroup.machineType", team.system_machine_type, team.region)
         for i, gcp_group in enumerate(team.node_groups):
-            _gcp_machine(f"teamstack:nodeGroups[{i}].machineType", gcp_group.machine_type)
+            _gcp_machine(f"teamstack:nodeGroups[{i}].machineType", gcp_group.machine_type, team.region)
 
 
 def _fits(team: TeamConfig, kind: str) -> list[tuple[str, int, int, int]]:
