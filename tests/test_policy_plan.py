@@ -174,3 +174,20 @@ def test_plan_with_policy_and_cost_exit_code_matches_the_offline_check(tmp_path:
     assert "analytics: policy: " in result.stdout
     assert "analytics: monthly cost estimate (aws eu-central-1" in result.stdout
     assert "  total " in result.stdout
+
+
+def test_a_stack_named_apart_from_its_team_has_its_catalog_buckets_recognised(tmp_path: Path) -> None:
+    """A second stack of a team (analytics-prod, team analytics) with no policy file of its own: the plan's team,
+    not the stack's name, finds its catalog buckets, so catalog-buckets-exist passes and -protected checks them."""
+    from teamstack.plan.runner import plan_stack
+    from teamstack.policy.config import load_team_policy
+    from teamstack.policy.rules.stack import _catalog_buckets
+
+    _, resources = resources_from_json(plan_stack(ROOT, "analytics").to_json(), "plan")
+    config = load_team_policy(tmp_path, "analytics-prod", "analytics")  # no policies/teams/analytics-prod.yaml
+    assert config.team == "analytics"
+    found = evaluate(resources, config, "analytics-prod")
+    assert not [v for v in found if v.rule.startswith("catalog-buckets")], found
+    assert len(_catalog_buckets(resources, config.model_copy(update={"team": "analytics"}))) == 2
+    # Without the plan's team, the stack's name stands in (the pack under `pulumi preview`, which only knows it).
+    assert load_team_policy(tmp_path, "analytics-prod", None).team_name("analytics-prod") == "analytics-prod"

@@ -173,7 +173,8 @@ def load_policy_config(policies_dir: Path, stack: str) -> PolicyConfig:
 
 
 def load_team_policy(policies_dir: Path, stack: str, team: str | None) -> PolicyConfig:
-    """The stack's policy values, refused when the file names a team other than the stack's own."""
+    """The stack's policy values, refused when the file names a team other than the stack's own; `team` (the
+    plan's team) fills in the team the file leaves out."""
     config = load_policy_config(policies_dir, stack)
     if team is not None and config.team is not None and config.team != team:
         raise ConfigError(
@@ -182,4 +183,6 @@ def load_team_policy(policies_dir: Path, stack: str, team: str | None) -> Policy
             f"'{shorten(config.team, 40)}', but stack {stack} is team '{team}': this file holds the policy values "
             f"of stack {stack}; set team: {team} (or leave it out)",
         )
-    return config
+    # The plan knows the stack's team: without it the rules would take the stack's name for the team, and a
+    # stack named apart from its team (ml-vision-prod) would have no catalog bucket the rules recognise.
+    return config if config.team is not None or team is None else config.model_copy(update={"team": team})
