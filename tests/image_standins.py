@@ -14,6 +14,7 @@ uv cache), and runs `dask scheduler` / `dask worker` from a built image (`builda
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_SH = ROOT / "images" / "build.sh"
+POD_EXEC = Path(__file__).with_name("pod_exec.py")
 BASE_PYTHON = "3.11"  # Debian bookworm's python3
 TOOLS = ("buildah", "debootstrap")
 INSTALL_HINT = (
@@ -167,6 +169,50 @@ def run_in_image(sandbox: BuildahSandbox, image: str, command: list[str], log: P
         start_new_session=True,
     )
     return DaskProcess(process, container, sandbox)
+
+
+@dataclass(frozen=True)
+class PodContainer:
+    """What a pod's container is given besides its image: command, user, environment, volumes (read-only)."""
+
+    command: list[str]
+    uid: int
+    gid: int
+    env: dict[str, str]
+    volumes: dict[str, Path]  # path in the container -> host folder
+    read_only_root: bool = True
+
+
+def run_as_pod(
+    sandbox: BuildahSandbox, image: str, pod: PodContainer, workdir: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`pod.command` in a container of `image` as the kubelet's runtime would start it (tests/pod_exec.py): the
+    image's environment and working directory, the pod's uid/gid, its volumes bound read-only, a read-only root,
+    the host's network. Returns when it exits; the container is removed."""
+    config = json.loads(sandbox.image_config(image))["OCIv1"]["config"]
+    env = dict(entry.split("=", 1) for entry in config.get("Env", []))
+    container = sandbox.buildah("from", "--quiet", "--tls-verify=false", image)
+    try:
+        spec = {
+            "root": sandbox.buildah("mount", container),
+            "volumes": {target: str(source) for target, source in pod.volumes.items()},
+            "read_only_root": pod.read_only_root,
+            "uid": pod.uid,
+            "gid": pod.gid,
+            "cwd": config.get("WorkingDir") or "/",
+            "env": {**env, **pod.env},
+            "command": pod.command,
+        }
+        spec_file = workdir / f"pod-{container}.json"
+        spec_file.write_text(json.dumps(spec))
+        launcher = [sys.executable, "-I", str(POD_EXEC), str(spec_file)]
+        return subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "--", *launcher],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    finally:
+        sandbox.buildah("umount", container, check=False)
+        sandbox.buildah("rm", container, check=False)
 
 
 def wait_for_port(port: int, process: DaskProcess, log: Path, timeout: float = 60) -> None:

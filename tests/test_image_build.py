@@ -12,11 +12,13 @@ anything is built.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +26,26 @@ import pytest
 from image_standins import (
     BuildahSandbox,
     DaskProcess,
+    PodContainer,
     buildah_sandbox,
+    run_as_pod,
     run_in_image,
     test_base,
     wait_for_port,
 )
+from k8s_standin import KubeStandin
 from registry_standin import registry_server
 from standins import free_port
 
-from teamstack import envhash
+from components.k8s import reaper, spec
+from teamstack import envhash, imagefile
 from teamstack.client.specs import SHARED_PACKAGES, ClientPython, LocalPackage, Spec, normalise_requirements
 from teamstack.client.wheels import build_wheels, sync_local_packages
 
 __all__ = ["buildah_sandbox", "registry_server", "test_base"]  # fixtures, found by name
 
-RECIPE = envhash.recipe_hash(Path(__file__).resolve().parent.parent / "images")
+IMAGES = Path(__file__).resolve().parent.parent / "images"
+RECIPE = envhash.recipe_hash(IMAGES)
 PROBE = "teamstack_probe"
 
 
@@ -190,6 +197,90 @@ def test_the_image_says_what_it_contains(buildah_sandbox: BuildahSandbox, cpu_im
     assert labels["org.opencontainers.image.base.name"] == test_base and "@sha256:" in test_base
     assert labels["teamstack.image-tag"] == cpu_image.rsplit(":", 1)[1]
     assert config["OCIv1"]["config"]["User"] == "1000:1000"
+
+
+# --- the reaper CronJob's command, in the built image, as its pod runs it ------------------------------------------
+
+
+def _reaper_pod(command: list[str], kube: KubeStandin, folder: Path) -> PodContainer:
+    """The reaper CronJob's container (components/k8s/layer.py) from the same functions the layer uses: the script
+    mounted from its ConfigMap, the service-account token, CA and namespace where the kubelet puts them, the
+    pod's uid/gid and read-only root, and the API's service address (the stand-in on the host's loopback)."""
+    script, account = folder / "configmap", folder / "serviceaccount"
+    for made in (script, account):
+        made.mkdir(mode=0o755, parents=True)
+        made.chmod(0o755)  # as the kubelet's volumes: readable by any uid
+    (script / spec.REAPER_SCRIPT.name).write_text(spec.REAPER_SCRIPT.read_text(encoding="utf-8"))
+    (account / "token").write_text("reaper-token\n")
+    (account / "ca.crt").write_bytes(base64.b64decode(kube.ca_data))
+    (account / "namespace").write_text("ml-vision")
+    for file in (*script.iterdir(), *account.iterdir()):
+        file.chmod(0o644)
+    pod, container = spec.reaper_pod_security()
+    host, port = kube.endpoint.removeprefix("https://").rsplit(":", 1)
+    return PodContainer(
+        command=command,
+        uid=pod["runAsUser"],
+        gid=pod["runAsGroup"],
+        env={reaper.LIFETIME_ENV: str(24 * 3600), "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port},
+        volumes={spec.REAPER_MOUNT: script, reaper.ACCOUNT_DIR: account},
+        read_only_root=container["readOnlyRootFilesystem"],
+    )
+
+
+@pytest.fixture
+def kube() -> Iterator[KubeStandin]:
+    server = KubeStandin()
+    yield server
+    server.stop()
+
+
+def _daskcluster(name: str, age: timedelta) -> dict[str, Any]:
+    created = (datetime.now(UTC) - age).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"metadata": {"name": name, "namespace": "ml-vision", "uid": f"uid-{name}", "creationTimestamp": created}}
+
+
+def test_the_reaper_cronjob_command_deletes_expired_clusters_from_the_built_image(
+    buildah_sandbox: BuildahSandbox, cpu_image: str, kube: KubeStandin, tmp_path: Path
+) -> None:
+    """The CronJob's exact command, in the team image, under the reaper's uid with a read-only root: the script
+    starts under the image's Python, lists the namespace's DaskClusters and deletes the expired one."""
+    kube.state.daskclusters.update(
+        forgotten=_daskcluster("forgotten", timedelta(days=2)), fresh=_daskcluster("fresh", timedelta(hours=1))
+    )
+    command = spec.reaper_command(imagefile.interpreter(IMAGES))
+    result = run_as_pod(buildah_sandbox, cpu_image, _reaper_pod(command, kube, tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "deleted DaskCluster ml-vision/forgotten: 48.0 h old, limit 24 h\n"
+    assert set(kube.state.daskclusters) == {"fresh"}
+    collection = f"/apis/{reaper.GROUP}/{reaper.VERSION}/namespaces/ml-vision/{reaper.PLURAL}"
+    assert kube.state.requests == [
+        ("GET", collection, "Bearer reaper-token"),
+        ("DELETE", f"{collection}/forgotten", "Bearer reaper-token"),
+    ]
+
+
+def test_the_image_runs_the_containerfiles_python_and_nothing_else(
+    buildah_sandbox: BuildahSandbox, cpu_image: str, kube: KubeStandin, tmp_path: Path
+) -> None:
+    """What the reaper's command relies on, from the built image: the Containerfile's ENV as the platform reads
+    it, that interpreter's venv under the pod's uid and read-only root, and a command outside the image (the
+    micromamba-era /opt/conda/bin/python) refused the way the runtime refuses it."""
+    declared = imagefile.image_env((IMAGES / imagefile.CONTAINERFILE).read_text())
+    built = dict(e.split("=", 1) for e in json.loads(buildah_sandbox.image_config(cpu_image))["OCIv1"]["config"]["Env"])
+    assert built[imagefile.VENV_KEY] == declared[imagefile.VENV_KEY] and built["PATH"] == declared["PATH"]
+
+    python = imagefile.interpreter(IMAGES)
+    probe = "import os, sys; print(os.getuid(), os.getgid(), sys.prefix); open('/probe', 'w')"
+    result = run_as_pod(buildah_sandbox, cpu_image, _reaper_pod([python, "-c", probe], kube, tmp_path), tmp_path)
+    uid, gid, prefix = result.stdout.split()
+    assert (int(uid), int(gid)) == (spec.REAPER_UID, spec.REAPER_UID) and prefix == built[imagefile.VENV_KEY]
+    assert result.returncode == 1 and "Read-only file system: '/probe'" in result.stderr
+
+    old = ["/opt/conda/bin/python", *spec.reaper_command(python)[1:]]
+    gone = run_as_pod(buildah_sandbox, cpu_image, _reaper_pod(old, kube, tmp_path / "old"), tmp_path)
+    assert gone.returncode == 127 and gone.stderr == 'exec: "/opt/conda/bin/python": no such file or directory\n'
+    assert kube.state.requests == []
 
 
 def test_one_added_package_reuses_the_registry_layers_on_a_fresh_host(

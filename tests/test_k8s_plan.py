@@ -21,8 +21,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from components.k8s import spec
-from teamstack import envhash, naming, quantity
+from components.k8s import reaper, spec
+from components.program import RECIPE_DIR
+from teamstack import envhash, imagefile, naming, quantity
 from teamstack.config import TeamConfig
 from teamstack.manifest import GcpIdentity, Identity, TeamManifest
 from teamstack.plan.runner import Plan, PlannedResource
@@ -592,9 +593,11 @@ def test_a_reaper_cronjob_enforces_the_maximum_cluster_lifetime_from_the_system_
         assert {"key": spec.SYSTEM_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
         (container,) = pod["containers"]
         assert container["image"] == image.image, "the team's default image, from its own registry"
-        assert {"name": "MAX_LIFETIME_SECONDS", "value": str(hours * 3600)} in container["env"]
+        assert {"name": reaper.LIFETIME_ENV, "value": str(hours * 3600)} in container["env"]
         (mount,) = container["volumeMounts"]
-        assert container["command"] == [spec.REAPER_PYTHON, f"{mount['mountPath']}/reaper.py"]
+        # The image's own interpreter, as its Containerfile declares it (run for real in test_image_build.py).
+        assert container["command"] == spec.reaper_command(imagefile.interpreter(RECIPE_DIR))
+        assert container["command"][1] == f"{mount['mountPath']}/reaper.py" and mount["readOnly"] is True
         # Pod Security restricted, whatever the namespace enforces.
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}

@@ -180,6 +180,7 @@ def _args(**changes: object) -> None:
         "identity": PodIdentityBinding(),
         "data_scientists": [spec.RbacSubject("Group", "team:data-scientists")],
         "image": "registry/team/dask:tag",
+        "image_python": "/opt/env/bin/python",
         "tags": {"team": "team"},
         "autoscaling": AwsAutoscaling("team", "us-west-2"),
     }

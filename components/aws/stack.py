@@ -30,7 +30,7 @@ from components.aws.registry import Registry, RegistryArgs
 from components.k8s import spec as k8s_spec
 from components.k8s.layer import AwsAutoscaling, KubernetesLayer, KubernetesLayerArgs, PodIdentityBinding
 from components.outputs import shared_outputs
-from teamstack import naming
+from teamstack import imagefile, naming
 from teamstack.config import AwsTeamConfig
 from teamstack.manifest import TeamManifest, node_group_entry, shared_sections
 from teamstack.pools import NodePool, worker_pools
@@ -249,7 +249,15 @@ class AwsTeamStack(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[system_group]),
         )
         layer = self._kubernetes_layer(
-            name, team, cluster, [access, addons], node_groups, registry, data_scientist_group, recipe_hash
+            name,
+            team,
+            cluster,
+            [access, addons],
+            node_groups,
+            registry,
+            data_scientist_group,
+            recipe_hash,
+            imagefile.interpreter(recipe_dir),
         )
         # The default Dask environment, submitted like a client's spec: the pipeline builds it into the registry
         # under the tag the manifest names. After the pipeline, whose event rule must exist when it lands.
@@ -356,6 +364,7 @@ class AwsTeamStack(pulumi.ComponentResource):
         registry: Registry,
         data_scientist_group: str,
         recipe_hash: str,
+        image_python: str,
     ) -> KubernetesLayer:
         """The Kubernetes layer on this EKS cluster, through a provider that authenticates like `kubectl` does."""
         cluster_name = naming.cluster_name(team.team)
@@ -382,6 +391,7 @@ class AwsTeamStack(pulumi.ComponentResource):
                 identity=PodIdentityBinding(),
                 data_scientists=[k8s_spec.RbacSubject("Group", data_scientist_group)],
                 image=registry.url.apply(lambda url: f"{url}:{default_tag}"),
+                image_python=image_python,
                 tags=team.tags_for_resources,
                 autoscaling=AwsAutoscaling(cluster_name, team.region),
             ),

@@ -19,7 +19,7 @@ from components.gcp.pipeline import ImagePipeline, ImagePipelineArgs
 from components.gcp.registry import Registry, RegistryArgs
 from components.k8s.gke import gke_kubernetes_layer
 from components.outputs import shared_outputs
-from teamstack import naming, registries
+from teamstack import imagefile, naming, registries
 from teamstack.config import GcpTeamConfig
 from teamstack.envhash import SPEC_PREFIX
 from teamstack.manifest import TeamManifest, node_group_entry, shared_sections
@@ -244,6 +244,7 @@ class GcpTeamStack(pulumi.ComponentResource):
             ghcr_mirror=registry.ghcr_mirror,
             build_bucket=build_bucket.name,
             recipe_hash=recipe_hash,
+            image_python=imagefile.interpreter(recipe_dir),
             # The provider needs the cluster with its pools; the default environment needs the pipeline.
             depends_on=[cluster, pipeline],
             parent=self,

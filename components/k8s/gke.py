@@ -32,6 +32,7 @@ def gke_kubernetes_layer(
     ghcr_mirror: pulumi.Input[str],
     build_bucket: pulumi.Input[str],
     recipe_hash: str,
+    image_python: str,
     depends_on: Sequence[pulumi.Resource],
     parent: pulumi.Resource,
 ) -> KubernetesLayer:
@@ -67,6 +68,7 @@ def gke_kubernetes_layer(
             identity=WorkloadIdentityBinding(scheduler_gsa, worker_gsa),
             data_scientists=spec.gke_rbac_subjects(team.data_scientist_members),
             image=pulumi.Output.from_input(repository_url).apply(lambda url: f"{url}:{default_tag}"),
+            image_python=image_python,
             tags=team.tags_for_resources,
             autoscaling=None,  # GKE's node-pool autoscaling; a cluster-autoscaler here would fight it
             ghcr_mirror=ghcr_mirror,

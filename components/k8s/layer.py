@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s import spec
+from components.k8s import reaper, spec
 from teamstack import naming
 from teamstack.config import KubernetesConfig
 from teamstack.pools import NodePool
@@ -64,6 +64,7 @@ class KubernetesLayerArgs:
     identity: PodIdentityBinding | WorkloadIdentityBinding
     data_scientists: Sequence[spec.RbacSubject]
     image: pulumi.Input[str]  # the team's default Dask image in its own registry
+    image_python: str  # that image's interpreter: teamstack.imagefile.interpreter(recipe_dir)
     tags: Mapping[str, str]  # TeamConfig.tags_for_resources: labels (and the owner annotation) of every object
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {spec.NODE_KIND_LABEL: "system"})
     system_tolerations: Sequence[spec.Toleration] = (spec.SYSTEM_TOLERATION,)
@@ -276,7 +277,7 @@ class KubernetesLayer(pulumi.ComponentResource):
         script = k8s.core.v1.ConfigMap(
             f"{prefix}-{name}-script",
             metadata=self._meta(name, namespace),
-            data={"reaper.py": spec.REAPER_SCRIPT.read_text(encoding="utf-8")},
+            data={spec.REAPER_SCRIPT.name: spec.REAPER_SCRIPT.read_text(encoding="utf-8")},
             opts=self._child,
         )
         pod_security, container_security = spec.reaper_pod_security()
@@ -299,8 +300,8 @@ class KubernetesLayer(pulumi.ComponentResource):
                 k8s.core.v1.ContainerArgs(
                     name=name,
                     image=a.image,
-                    command=[spec.REAPER_PYTHON, f"{spec.REAPER_MOUNT}/reaper.py"],
-                    env=[k8s.core.v1.EnvVarArgs(name="MAX_LIFETIME_SECONDS", value=str(lifetime_seconds))],
+                    command=spec.reaper_command(a.image_python),
+                    env=[k8s.core.v1.EnvVarArgs(name=reaper.LIFETIME_ENV, value=str(lifetime_seconds))],
                     resources=k8s.core.v1.ResourceRequirementsArgs(
                         requests={"cpu": "50m", "memory": "64Mi"}, limits={"cpu": "200m", "memory": "128Mi"}
                     ),

@@ -249,12 +249,16 @@ def data_scientist_rules() -> list[dict[str, list[str]]]:
 REAPER_NAME = "dask-reaper"
 REAPER_SCRIPT = Path(__file__).with_name("reaper.py")
 REAPER_MOUNT = "/opt/teamstack-reaper"
-# The default image's Python (micromamba's prefix); the script needs nothing but the standard library.
-REAPER_PYTHON = "/opt/conda/bin/python"
 # Every 15 minutes: a cluster lives at most its limit plus 15 minutes (plus the operator's teardown).
 REAPER_SCHEDULE = "*/15 * * * *"
 # Any non-root uid: the script reads only its mounted file and the service-account token.
 REAPER_UID = 65532
+
+
+def reaper_command(image_python: str) -> list[str]:
+    """The CronJob's command: the script from its ConfigMap mount, run by the default image's own Python
+    (`teamstack.imagefile.interpreter` of the recipe); the script needs nothing but the standard library."""
+    return [image_python, f"{REAPER_MOUNT}/{REAPER_SCRIPT.name}"]
 
 
 def reaper_rules() -> list[dict[str, list[str]]]:
