@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
     cuda = sorted(f"{n}=={v}" for n, v in installed.items() if n.startswith("nvidia-"))
     drivers = sorted(
         str(path)
-        for root in ("/usr/lib", "/usr/lib64", "/usr/local", "/opt/env")
+        for root in ("/usr/lib", "/usr/lib64", "/usr/local", sys.prefix)  # sys.prefix: the venv running this check
         if Path(root).is_dir()
         for path in Path(root).rglob("lib*.so*")
         if path.name.startswith(_DRIVER_LIBRARIES)

@@ -9,6 +9,8 @@ the base (the build's package downloads trust what the host trusts).
 
 `BuildahSandbox` gives buildah its own storage and temp folder (so builds never see another run's layers or
 uv cache), and runs `dask scheduler` / `dask worker` from a built image (`buildah run --network host`).
+`run_as_pod` starts a command in a built image as a pod's container would be started (tests/pod_exec.py: its uid
+and gid, read-only volumes and root, the image's environment and working directory).
 """
 
 from __future__ import annotations

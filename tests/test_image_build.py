@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -45,6 +47,7 @@ from teamstack.client.wheels import build_wheels, sync_local_packages
 __all__ = ["buildah_sandbox", "registry_server", "test_base"]  # fixtures, found by name
 
 IMAGES = Path(__file__).resolve().parent.parent / "images"
+CONTAINERFILE = IMAGES / imagefile.CONTAINERFILE
 RECIPE = envhash.recipe_hash(IMAGES)
 PROBE = "teamstack_probe"
 
@@ -266,7 +269,7 @@ def test_the_image_runs_the_containerfiles_python_and_nothing_else(
     """What the reaper's command relies on, from the built image: the Containerfile's ENV as the platform reads
     it, that interpreter's venv under the pod's uid and read-only root, and a command outside the image (the
     micromamba-era /opt/conda/bin/python) refused the way the runtime refuses it."""
-    declared = imagefile.image_env((IMAGES / imagefile.CONTAINERFILE).read_text())
+    declared = imagefile.image_env(CONTAINERFILE.read_text())
     built = dict(e.split("=", 1) for e in json.loads(buildah_sandbox.image_config(cpu_image))["OCIv1"]["config"]["Env"])
     assert built[imagefile.VENV_KEY] == declared[imagefile.VENV_KEY] and built["PATH"] == declared["PATH"]
 
@@ -281,6 +284,35 @@ def test_the_image_runs_the_containerfiles_python_and_nothing_else(
     gone = run_as_pod(buildah_sandbox, cpu_image, _reaper_pod(old, kube, tmp_path / "old"), tmp_path)
     assert gone.returncode == 127 and gone.stderr == 'exec: "/opt/conda/bin/python": no such file or directory\n'
     assert kube.state.requests == []
+
+
+def test_the_vm_scheduler_command_of_dask_cloudprovider_starts_in_the_image(
+    buildah_sandbox: BuildahSandbox, cpu_image: str, tmp_path: Path
+) -> None:
+    """EC2/GCE VMs run `docker run <image> <command>`, the command as dask-cloudprovider's SchedulerMixin writes
+    it (`env DASK_INTERNAL_INHERIT_CONFIG=... python -m distributed.cli.dask_scheduler ...`): `env` and `python`
+    come from the image's PATH, as its user. Our client's idle timeout; address and ports of this shared host."""
+    from dask_cloudprovider.generic.vmcluster import SchedulerMixin, VMInterface
+
+    class _Vm(VMInterface):
+        def __init__(self, cluster: Any, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.cluster = cluster
+
+    class _Scheduler(SchedulerMixin, _Vm):
+        pass
+
+    port, dashboard = free_port(), free_port()
+    options = {"idle_timeout": "1200s", "port": port, "host": "127.0.0.1"}
+    options["dashboard_address"] = f"127.0.0.1:{dashboard}"
+    command = _Scheduler(cluster=SimpleNamespace(uuid="t"), scheduler_options=options).command
+    assert command.split()[2:5] == ["python", "-m", "distributed.cli.dask_scheduler"]
+    log = tmp_path / "vm-scheduler.log"
+    process = run_in_image(buildah_sandbox, cpu_image, shlex.split(command), log)  # docker's host shell splits it
+    try:
+        wait_for_port(port, process, log)
+    finally:
+        process.stop()
 
 
 def test_one_added_package_reuses_the_registry_layers_on_a_fresh_host(
@@ -313,7 +345,9 @@ def test_gpu_image_lists_its_cuda_libraries_and_no_driver(
         assert content["variant"] == "gpu" and content["driver"] == "from the node"
         assert content["cuda"] == ["nvidia-cuda-runtime-cu12==12.4.127"]
         assert list(root.rglob("libcudart.so*")), "the CUDA runtime of the spec's wheel"
-        assert not list((root / "opt/env").rglob("libcuda.so*")) and not list((root / "usr/lib").rglob("libcuda.so*"))
+        venv = root / imagefile.image_env(CONTAINERFILE.read_text())[imagefile.VENV_KEY].lstrip("/")
+        assert venv.is_dir() and not list(venv.rglob("libcuda.so*"))
+        assert not list((root / "usr/lib").rglob("libcuda.so*"))
     finally:
         buildah_sandbox.buildah("rm", container, check=False)
     config = json.loads(buildah_sandbox.image_config(image))["OCIv1"]["config"]
