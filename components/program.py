@@ -49,6 +49,17 @@ def aws_environment(team: AwsTeamConfig) -> AwsEnvironment:
             "teamstack:azCount",
             f"{team.region} has {len(zones.names)} zones available, {team.az_count} requested",
         )
+    if team.ghcr_credential_arn is not None:
+        from teamstack.validation.principals import secret_account
+
+        owner = secret_account(team.ghcr_credential_arn)
+        if owner != identity.account_id:
+            raise ConfigError(
+                stack_file(pulumi.get_stack()),
+                "teamstack:ghcrCredentialArn",
+                f"the secret is in account {owner}; ECR reads a pull-through cache credential only from the rule's "
+                f"own account, {identity.account_id} (the one deploying): store it there",
+            )
     return AwsEnvironment(
         account_id=identity.account_id, partition=partition.partition, zones=tuple(sorted(zones.names))
     )

@@ -466,6 +466,10 @@ class AwsTeamConfig(TeamConfig):
     # carries that traffic). Off by default: the NAT carries it, and three endpoints in three AZs cost about $66
     # a month.
     interface_endpoints: bool = False
+    # With natMode none, the nodes pull the Dask operator's image (ghcr.io) through an ECR pull-through cache, which
+    # needs a GitHub token: the ARN of a Secrets Manager secret named ecr-pullthroughcache/<name> in the stack's
+    # account and region (teamstack.validation.team checks it is given exactly then).
+    ghcr_credential_arn: str | None = None
     admins: Annotated[list[PrincipalArn], Field(min_length=1)]
     data_scientist_principals: Annotated[list[PrincipalArn], Field(min_length=1)]
     system_node_group: AwsSystemNodeGroupConfig = Field(default_factory=AwsSystemNodeGroupConfig)

@@ -71,7 +71,8 @@ class Cluster(_Part):
 
 class Registry(_Part):
     repository_uri: str
-    # Registries the stack mirrors, by upstream host: `ghcr.io/<path>` is pulled as `<mirror>/<path>` (GCP).
+    # Registries the stack mirrors, by upstream host: `ghcr.io/<path>` is pulled as `<mirror>/<path>` (GCP always;
+    # AWS with natMode none: ghcr.io and registry.k8s.io through ECR pull-through caches).
     mirrors: dict[str, str] | None = None
 
 

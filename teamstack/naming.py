@@ -63,6 +63,12 @@ def ecr_pull_through_prefix(team: str) -> str:
     return f"{team}-ecr-public"
 
 
+def ecr_cache_prefix(team: str, suffix: str) -> str:
+    """The prefix of one of the team's ECR pull-through cache rules for its nodes' add-on images (natMode none;
+    teamstack.registries.AWS_NODE_CACHES): shorter than the base-image prefix, so within the same limit."""
+    return f"{team}-{suffix}"
+
+
 # The platform's own buckets of a team (<team>-<purpose>-<account|project>); no catalog bucket may take these.
 BUILD_BUCKET = "envs"
 ACCESS_LOGS_BUCKET = "access-logs"

@@ -4,16 +4,45 @@ A team's nodes may have no route to the internet (`natMode: none`, the GCP defau
 registries of their own cloud through private paths: on GCP, Artifact Registry and Container Registry through
 Private Google Access; on AWS, ECR in the stack's region through its interface endpoints. Images from anywhere
 else come through a mirror the stack keeps (GCP: an Artifact Registry remote repository whose upstream is
-ghcr.io), or not at all.
+ghcr.io; AWS: ECR pull-through cache rules for ghcr.io and registry.k8s.io), or not at all.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 GHCR = "ghcr.io"
+K8S_REGISTRY = "registry.k8s.io"
+NVCR = "nvcr.io"
 DOCKER_HUB = "docker.io"
+
+# The upstream registries an ECR pull-through cache rule can mirror (botocore's ECR model, shape UpstreamRegistry,
+# and CreatePullThroughCacheRule's upstreamRegistryUrl syntax); `None`: any host of that form. NVIDIA's nvcr.io is
+# not one of them.
+ECR_CACHEABLE_UPSTREAMS = ("public.ecr.aws", "quay.io", K8S_REGISTRY, "registry-1.docker.io", GHCR,
+                           "registry.gitlab.com", "<registry>.azurecr.io", "cgr.dev",
+                           "<account>.dkr.ecr.<region>.amazonaws.com")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EcrCache:
+    """An ECR pull-through cache the nodes of an AWS stack without NAT pull an add-on's image through:
+    `<upstream>/<path>` is pulled as `<account>.dkr.ecr.<region>.amazonaws.com/<team>-<suffix>/<path>`."""
+
+    upstream: str  # the upstream host, which is also the rule's upstreamRegistryUrl
+    suffix: str  # of the team's cache prefix (naming.ecr_cache_prefix)
+    needs_credential: bool  # ECR caches it only with a Secrets Manager secret (ecr-pullthroughcache/...)
+    serves: str  # what the nodes pull through it
+
+
+# What EKS nodes without a NAT pull from outside ECR: the Dask operator (ghcr.io: ECR needs a GitHub token for it)
+# and cluster-autoscaler (registry.k8s.io: no credential). EKS's own add-ons (CNI, CoreDNS, ...) are in ECR already.
+AWS_NODE_CACHES = (
+    EcrCache(GHCR, "ghcr", needs_credential=True, serves="the Dask operator"),
+    EcrCache(K8S_REGISTRY, "k8s", needs_credential=False, serves="cluster-autoscaler"),
+)
 
 _AWS_ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$")
 
@@ -43,4 +72,15 @@ def reachable_without_internet(host: str, cloud: str, region: str) -> bool:
     return bool(match and match.group("region") == region)
 
 
-__all__ = ["DOCKER_HUB", "GHCR", "mirrored", "reachable_without_internet", "split_image"]
+__all__ = [
+    "AWS_NODE_CACHES",
+    "DOCKER_HUB",
+    "ECR_CACHEABLE_UPSTREAMS",
+    "GHCR",
+    "K8S_REGISTRY",
+    "NVCR",
+    "EcrCache",
+    "mirrored",
+    "reachable_without_internet",
+    "split_image",
+]

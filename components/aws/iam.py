@@ -136,6 +136,24 @@ def autoscaler_statements(a: TeamRolesArgs) -> list[dict[str, Any]]:
     ]
 
 
+def node_cache_statements(a: TeamRolesArgs) -> list[dict[str, Any]]:
+    """The nodes' first pull of an add-on image through a cache rule creates its repository and imports the image
+    (ECR user guide, "IAM permissions required to sync an upstream registry"): on those prefixes only. Pulls
+    themselves are AmazonEC2ContainerRegistryPullOnly's."""
+    if not a.node_cache_prefixes:
+        return []
+    return [
+        docs.statement(
+            "PullAddOnImagesThroughTheCache",
+            ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"],
+            [
+                f"arn:{a.partition}:ecr:{a.region}:{a.account_id}:repository/{prefix}/*"
+                for prefix in a.node_cache_prefixes
+            ],
+        )
+    ]
+
+
 @dataclass(frozen=True, kw_only=True)
 class TeamRolesArgs:
     team: str
@@ -149,6 +167,8 @@ class TeamRolesArgs:
     repository_arn: pulumi.Input[str]
     build_cache_repository_arn: pulumi.Input[str]
     upstream_prefix: str  # the ECR pull-through cache prefix the builds pull their base images through
+    # The ECR pull-through cache prefixes the nodes pull the add-ons' images through (natMode none; else none).
+    node_cache_prefixes: Sequence[str] = ()
     build_log_group_arn: pulumi.Input[str]
     build_project_name: str
     # Where data scientists may start Dask VMs: the team's private subnets and its Dask security group.
@@ -183,7 +203,9 @@ class TeamRoles(pulumi.ComponentResource):
                 )
             ],
         )
-        self.node = self._role("node", docs.ec2_trust(), managed=NODE_MANAGED_POLICIES)
+        self.node = self._role(
+            "node", docs.ec2_trust(), managed=NODE_MANAGED_POLICIES, inline=node_cache_statements(a)
+        )
 
         # Dask pods get credentials from EKS Pod Identity, for this cluster only: no keys in pods or notebooks.
         pod_trust = docs.service_trust(

@@ -4,19 +4,24 @@ Beside the images: a layer-cache repository the builds share (`buildah --cache-f
 change rebuilds only its layers) and an ECR pull-through cache rule for ECR Public, through which builds pull
 their base images by digest (images/bases.txt): no build pulls from Docker Hub, and ECR Public needs no
 credentials. The repositories the rule creates on first pull follow a creation template (immutable tags).
+
+With `natMode: none` the nodes have no route to the internet, so the add-ons' images come through more rules of
+the same kind (`teamstack.registries.AWS_NODE_CACHES`): ghcr.io (the Dask operator; ECR needs the team's GitHub
+token for it, `ghcrCredentialArn`) and registry.k8s.io (cluster-autoscaler). `mirrors` says where each upstream's
+images are pulled from.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from teamstack import naming
+from teamstack import naming, registries
 
 
 def lifecycle_policy(keep_last_images: int, untagged_expiry_days: int) -> dict[str, Any]:
@@ -88,6 +93,13 @@ class RegistryArgs:
     untagged_expiry_days: int
     tags: Mapping[str, str]
     team: str = ""  # names the pull-through cache prefix; empty: no base-image mirror
+    # The nodes' add-on mirrors (natMode none; none with a NAT), and the ghcr.io cache's Secrets Manager secret.
+    node_caches: Sequence[registries.EcrCache] = ()
+    ghcr_credential_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        if any(c.needs_credential for c in self.node_caches) and not self.ghcr_credential_arn:
+            raise ValueError("the ghcr.io cache needs ghcr_credential_arn")  # refused earlier by validation
 
 
 class Registry(pulumi.ComponentResource):
@@ -107,33 +119,40 @@ class Registry(pulumi.ComponentResource):
             policy=json.dumps(cache_lifecycle_policy(CACHE_EXPIRY_DAYS)),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        prefix = upstream_prefix(args.team or args.repository_name.split("/")[0])
+        team = args.team or args.repository_name.split("/")[0]
+        prefix = upstream_prefix(team)
         self.upstream_prefix = prefix
-        aws.ecr.PullThroughCacheRule(
+        self._pull_through_cache(
             f"{name}-ecr-public",
-            ecr_repository_prefix=prefix,
-            upstream_registry_url=UPSTREAM_REGISTRY,
-            opts=pulumi.ResourceOptions(parent=self),
+            prefix,
+            UPSTREAM_REGISTRY,
+            None,
+            f"Base images mirrored from {UPSTREAM_REGISTRY} for the image builds",
         )
-        aws.ecr.RepositoryCreationTemplate(
-            f"{name}-ecr-public-template",
-            prefix=prefix,
-            applied_fors=["PULL_THROUGH_CACHE"],
-            description=f"Base images mirrored from {UPSTREAM_REGISTRY} for the image builds",
-            image_tag_mutability="IMMUTABLE",
-            encryption_configurations=[
-                aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(encryption_type="AES256")
-            ],
-            lifecycle_policy=json.dumps(cache_lifecycle_policy(365)),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        # Only the nodes' caches: the ECR Public one serves the builds, whose CodeBuild project has a route out.
+        self.node_cache_prefixes = [naming.ecr_cache_prefix(team, cache.suffix) for cache in args.node_caches]
+        for cache, cache_prefix in zip(args.node_caches, self.node_cache_prefixes, strict=True):
+            self._pull_through_cache(
+                f"{name}-{cache.suffix}",
+                cache_prefix,
+                cache.upstream,
+                args.ghcr_credential_arn if cache.needs_credential else None,
+                f"Images the nodes pull from {cache.upstream} ({cache.serves}) without internet egress",
+            )
         self.arn = self.repository.arn
         self.url = self.repository.repository_url
         self.cache_arn = self.cache.arn
         self.cache_url = self.cache.repository_url
+        host = self.repository.repository_url.apply(lambda url: url.split("/")[0])
         # Where builds find bases.txt's paths: <account>.dkr.ecr.<region>.amazonaws.com/<prefix>
-        self.base_registry: pulumi.Output[str] = self.repository.repository_url.apply(
-            lambda url: f"{url.split('/')[0]}/{prefix}"
+        self.base_registry: pulumi.Output[str] = host.apply(lambda h: f"{h}/{prefix}")
+        # Upstream host -> <account>.dkr.ecr.<region>.amazonaws.com/<prefix>: `<host>/<path>` is pulled as
+        # `<mirror>/<path>` (teamstack.registries.mirrored). Empty with a NAT.
+        self.mirrors: pulumi.Output[dict[str, str]] = host.apply(
+            lambda h: {
+                cache.upstream: f"{h}/{cache_prefix}"
+                for cache, cache_prefix in zip(args.node_caches, self.node_cache_prefixes, strict=True)
+            }
         )
         self.register_outputs(
             {
@@ -141,7 +160,34 @@ class Registry(pulumi.ComponentResource):
                 "arn": self.repository.arn,
                 "cacheRepositoryUrl": self.cache.repository_url,
                 "baseRegistry": self.base_registry,
+                **({"mirrors": self.mirrors} if args.node_caches else {}),
             }
+        )
+
+    def _pull_through_cache(
+        self, resource_name: str, prefix: str, upstream: str, credential_arn: str | None, description: str
+    ) -> None:
+        """A pull-through cache rule and the creation template of the repositories its first pulls create:
+        immutable tags, encrypted, cached images that nobody re-pulled for a year expire (the next pull imports
+        them again)."""
+        aws.ecr.PullThroughCacheRule(
+            resource_name,
+            ecr_repository_prefix=prefix,
+            upstream_registry_url=upstream,
+            credential_arn=credential_arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.ecr.RepositoryCreationTemplate(
+            f"{resource_name}-template",
+            prefix=prefix,
+            applied_fors=["PULL_THROUGH_CACHE"],
+            description=description,
+            image_tag_mutability="IMMUTABLE",
+            encryption_configurations=[
+                aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(encryption_type="AES256")
+            ],
+            lifecycle_policy=json.dumps(cache_lifecycle_policy(365)),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _repository(self, resource_name: str, repository_name: str, args: RegistryArgs) -> aws.ecr.Repository:

@@ -30,7 +30,7 @@ from components.aws.registry import Registry, RegistryArgs
 from components.k8s import spec as k8s_spec
 from components.k8s.layer import AwsAutoscaling, KubernetesLayer, KubernetesLayerArgs, PodIdentityBinding
 from components.outputs import shared_outputs
-from teamstack import imagefile, naming
+from teamstack import imagefile, naming, registries
 from teamstack.config import AwsTeamConfig
 from teamstack.manifest import TeamManifest, node_group_entry, shared_sections
 from teamstack.pools import NodePool, worker_pools
@@ -126,6 +126,9 @@ class AwsTeamStack(pulumi.ComponentResource):
                 untagged_expiry_days=team.registry.untagged_expiry_days,
                 tags=tags,
                 team=team.team,
+                # Without a NAT the nodes pull the add-ons' images through ECR pull-through caches.
+                node_caches=registries.AWS_NODE_CACHES if team.nat_mode == "none" else (),
+                ghcr_credential_arn=team.ghcr_credential_arn,
             ),
             child,
         )
@@ -162,6 +165,7 @@ class AwsTeamStack(pulumi.ComponentResource):
                 repository_arn=registry.arn,
                 build_cache_repository_arn=registry.cache_arn,
                 upstream_prefix=registry.upstream_prefix,
+                node_cache_prefixes=registry.node_cache_prefixes,
                 build_log_group_arn=build_logs.arn,
                 build_project_name=build_project,
                 private_subnet_arns=[subnet.arn for subnet in network.private_subnets],
@@ -295,6 +299,7 @@ class AwsTeamStack(pulumi.ComponentResource):
             ca=cluster.certificate_authority,
             group_names=pulumi.Output.all(*[group.name for _, group in node_groups]),
             repository=registry.url,
+            mirrors=registry.mirrors,
             project=pipeline.project_name,
             buckets=pulumi.Output.all(*[b.name for b in catalog]),
             build_bucket=build_bucket.name,
@@ -394,6 +399,7 @@ class AwsTeamStack(pulumi.ComponentResource):
                 image_python=image_python,
                 tags=team.tags_for_resources,
                 autoscaling=AwsAutoscaling(cluster_name, team.region),
+                mirrors=registry.mirrors,
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -444,7 +450,8 @@ class AwsTeamStack(pulumi.ComponentResource):
                     node_group_entry(pool, group_name)
                     for (pool, _), group_name in zip(node_groups, v["group_names"], strict=True)
                 ],
-                "registry": {"repositoryUri": v["repository"]},
+                # The mirrors only when the nodes need them (natMode none): with a NAT they pull from the upstreams.
+                "registry": {"repositoryUri": v["repository"], **({"mirrors": v["mirrors"]} if v["mirrors"] else {})},
                 "build": {
                     "bucket": v["build_bucket"],
                     "specPrefix": SPEC_PREFIX,

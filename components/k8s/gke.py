@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components.k8s import spec
 from components.k8s.layer import KubernetesLayer, KubernetesLayerArgs, WorkloadIdentityBinding
+from teamstack import registries
 from teamstack.config import GcpTeamConfig
 from teamstack.pools import NodePool
 
@@ -71,7 +72,7 @@ def gke_kubernetes_layer(
             image_python=image_python,
             tags=team.tags_for_resources,
             autoscaling=None,  # GKE's node-pool autoscaling; a cluster-autoscaler here would fight it
-            ghcr_mirror=ghcr_mirror,
+            mirrors=pulumi.Output.from_input(ghcr_mirror).apply(lambda mirror: {registries.GHCR: mirror}),
         ),
         pulumi.ResourceOptions(parent=parent),
     )

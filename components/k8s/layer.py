@@ -71,9 +71,10 @@ class KubernetesLayerArgs:
     cpu_node_selector: Mapping[str, str] = field(default_factory=lambda: {spec.NODE_KIND_LABEL: "cpu"})
     gpu_node_selector: Mapping[str, str] = field(default_factory=lambda: {spec.NODE_KIND_LABEL: "gpu"})
     autoscaling: AwsAutoscaling | None = None  # EKS only
-    # A registry path mirroring ghcr.io (GKE: the team's Artifact Registry remote repository): the operator's image
-    # is pulled through it, so the nodes need no route to the internet.
-    ghcr_mirror: pulumi.Input[str] | None = None
+    # Registry paths mirroring upstream registries, by upstream host (GKE: the team's Artifact Registry remote
+    # repository of ghcr.io; EKS with natMode none: ECR pull-through caches of ghcr.io and registry.k8s.io): the
+    # add-ons' images are pulled through them, so the nodes need no route to the internet.
+    mirrors: pulumi.Input[Mapping[str, str]] | None = None
 
     def __post_init__(self) -> None:
         if self.cloud == "gcp" and self.autoscaling is not None:
@@ -456,9 +457,9 @@ class KubernetesLayer(pulumi.ComponentResource):
             spec.DASK_OPERATOR_REPOSITORY,
             a.settings.charts.dask_operator,
             ns.metadata.name,
-            pulumi.Output.from_input(a.ghcr_mirror).apply(
-                lambda mirror: spec.operator_values(
-                    a.namespaces, a.system_node_selector, a.system_tolerations, ghcr_mirror=mirror
+            pulumi.Output.from_input(a.mirrors).apply(
+                lambda mirrors: spec.operator_values(
+                    a.namespaces, a.system_node_selector, a.system_tolerations, mirrors=mirrors
                 )
             ),
         )
@@ -471,12 +472,15 @@ class KubernetesLayer(pulumi.ComponentResource):
             spec.AUTOSCALER_REPOSITORY,
             a.settings.charts.cluster_autoscaler,
             spec.SYSTEM_NAMESPACE,
-            spec.autoscaler_values(
-                autoscaling.cluster_name,
-                autoscaling.region,
-                a.kubernetes_version,
-                a.system_node_selector,
-                a.system_tolerations,
+            pulumi.Output.from_input(a.mirrors).apply(
+                lambda mirrors: spec.autoscaler_values(
+                    autoscaling.cluster_name,
+                    autoscaling.region,
+                    a.kubernetes_version,
+                    a.system_node_selector,
+                    a.system_tolerations,
+                    mirrors=mirrors,
+                )
             ),
         )
 

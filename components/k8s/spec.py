@@ -49,6 +49,9 @@ AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler"
 DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 DEVICE_PLUGIN_REPOSITORY = "https://nvidia.github.io/k8s-device-plugin"
+# The chart's default image (values.yaml `image.repository`), published on nvcr.io only (the project's CI pushes
+# commit-tagged builds to ghcr.io, not releases), which ECR cannot cache: AWS refuses GPU groups with natMode none.
+DEVICE_PLUGIN_IMAGE = f"{registries.NVCR}/nvidia/k8s-device-plugin"
 
 # cluster-autoscaler must run the minor version of the cluster it scales (its own compatibility rule); the
 # chart's default image follows the chart, not the cluster, so the tag is set per cluster version.
@@ -319,11 +322,11 @@ def operator_values(
     namespaces: Sequence[str],
     node_selector: Mapping[str, str],
     tolerations: Sequence[Toleration],
-    ghcr_mirror: str | None = None,
+    mirrors: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """dask-kubernetes-operator: watches the team namespaces only, runs on system nodes, restricted pod; its image
-    through `ghcr_mirror` (a registry path that mirrors ghcr.io) when the stack keeps one."""
-    image = registries.mirrored(DASK_OPERATOR_IMAGE, {registries.GHCR: ghcr_mirror}) if ghcr_mirror else None
+    through the stack's mirror of ghcr.io when it keeps one (`mirrors`: upstream host -> registry path)."""
+    image = registries.mirrored(DASK_OPERATOR_IMAGE, mirrors or {})
     return {
         # Only the name: the chart's tag (its own release) stays.
         **({"image": {"name": image}} if image else {}),
@@ -349,9 +352,12 @@ def autoscaler_values(
     kubernetes_version: str,
     node_selector: Mapping[str, str],
     tolerations: Sequence[Toleration],
+    mirrors: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """cluster-autoscaler for EKS: discovers the team's groups by their tags, scales GPU groups from zero (the
-    node-template tags say what a node would have) and back down when nodes sit unneeded."""
+    node-template tags say what a node would have) and back down when nodes sit unneeded. Its image through the
+    stack's mirror of registry.k8s.io when it keeps one (natMode none)."""
+    repository = registries.mirrored(AUTOSCALER_IMAGE, mirrors or {}) or AUTOSCALER_IMAGE
     return {
         "cloudProvider": "aws",
         "awsRegion": region,
@@ -359,7 +365,7 @@ def autoscaler_values(
         "autoDiscovery": {"clusterName": cluster_name},
         # Credentials come from EKS Pod Identity on this service account; no keys in values.
         "rbac": {"create": True, "serviceAccount": {"create": True, "name": AUTOSCALER_SERVICE_ACCOUNT}},
-        "image": {"repository": AUTOSCALER_IMAGE, "tag": AUTOSCALER_IMAGE_TAGS[kubernetes_version]},
+        "image": {"repository": repository, "tag": AUTOSCALER_IMAGE_TAGS[kubernetes_version]},
         "extraArgs": {
             "balance-similar-node-groups": True,
             "expander": "least-waste",

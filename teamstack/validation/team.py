@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from teamstack import naming, quantity
+from teamstack import naming, quantity, registries
 from teamstack.validation import RuleError, catalogue, cidrs, limits, names, principals, shorten
 
 if TYPE_CHECKING:
@@ -185,6 +185,42 @@ def _check_principals(team: Team) -> None:
             )
 
 
+def _check_egress(team: Team) -> None:
+    """AWS without a NAT: every image the nodes pull must come through ECR (README, natMode), so the stack is
+    refused here rather than failing half-way through `pulumi up` when an add-on's image cannot be pulled."""
+    if team.cloud != "aws":
+        return
+    key = "teamstack:ghcrCredentialArn"
+    ghcr = next(cache for cache in registries.AWS_NODE_CACHES if cache.upstream == registries.GHCR)
+    if team.nat_mode != "none":
+        if team.ghcr_credential_arn is not None:
+            raise RuleError(
+                key,
+                f"is read only with natMode none (the nodes then pull {ghcr.serves} through ECR); with natMode "
+                f"{team.nat_mode} the NAT reaches ghcr.io: remove it",
+            )
+        return
+    for i, group in enumerate(team.node_groups):
+        if group.kind == "gpu":
+            raise RuleError(
+                "teamstack:natMode",
+                f"none cannot serve GPU group '{group.name}' (nodeGroups[{i}]): the NVIDIA device plugin's image is "
+                f"only on {registries.NVCR}, which ECR pull-through cache does not mirror (it mirrors "
+                f"{', '.join(registries.ECR_CACHEABLE_UPSTREAMS)}); use natMode single",
+            )
+    if team.ghcr_credential_arn is None:
+        raise RuleError(
+            key,
+            f"required with natMode none: the nodes pull {ghcr.serves}'s image from ghcr.io through an ECR "
+            "pull-through cache, which ECR makes only with a GitHub token (username and accessToken) in a Secrets "
+            f"Manager secret named {principals.ECR_CREDENTIAL_PREFIX}<name> in this stack's account and "
+            f"{team.region}; give its ARN, or use natMode single",
+        )
+    problem = principals.ecr_credential_arn_problem(team.ghcr_credential_arn, team.region)
+    if problem is not None:
+        raise RuleError(key, problem)
+
+
 def _aws_machine(key: str, name: str, region: str) -> catalogue.Machine:
     machine = catalogue.aws_instance(name)
     if machine is None:
@@ -315,5 +351,6 @@ def check(team: Team) -> None:
     _check_cidrs(team)
     _check_names(team)
     _check_principals(team)
+    _check_egress(team)
     _check_types_and_zones(team)
     _check_capacity(team)
