@@ -23,6 +23,8 @@ from teamstack.validation import catalogue, shorten
 
 REPO = Path(__file__).resolve().parents[1]
 AWS, GCP = "ml-vision", "ml-geo"
+CPU_AWS = "analytics"  # CPU groups only, eu-central-1: natMode none is possible there (with a ghcr.io credential)
+GHCR_SECRET = "arn:aws:secretsmanager:eu-central-1:111122223333:secret:ecr-pullthroughcache/ghcr-Ab12Cd"
 ARN = "arn:aws:iam::111122223333:role/PlatformAdmins"
 NG0, NG1, NG2 = ("teamstack:nodeGroups", 0), ("teamstack:nodeGroups", 1), ("teamstack:nodeGroups", 2)
 K8S = ("teamstack:kubernetes",)
@@ -37,6 +39,9 @@ def set_(path: tuple[str | int, ...], value: Any) -> Edit:
         node[path[-1]] = value
 
     return edit
+
+
+NO_NAT = set_(("teamstack:natMode",), "none")
 
 
 def both(*edits: Edit) -> Edit:
@@ -453,6 +458,56 @@ CORPUS = [
         "eu-central-1 has 3 availability zones (eu-central-1a, eu-central-1b, eu-central-1c), 4 requested",
         both(set_(("aws:region",), "eu-central-1"), set_(("teamstack:azCount",), 4)),
     ),
+    # --- natMode none on AWS: every image the nodes pull must come through ECR ----------------------------------
+    Case(
+        "no-nat-without-ghcr-credential",
+        "teamstack:ghcrCredentialArn",
+        "required with natMode none: the nodes pull the Dask operator's image from ghcr.io through an ECR "
+        "pull-through cache",
+        NO_NAT,
+        base=CPU_AWS,
+    ),
+    Case(
+        "no-nat-with-gpu-group",
+        "teamstack:natMode",
+        "none cannot serve GPU group 'gpu-t4' (nodeGroups[1]): the NVIDIA device plugin's image is only on nvcr.io",
+        both(NO_NAT, set_(("teamstack:ghcrCredentialArn",), GHCR_SECRET.replace("eu-central-1", "us-west-2"))),
+    ),
+    Case(
+        "ghcr-credential-with-nat",
+        "teamstack:ghcrCredentialArn",
+        "is read only with natMode none",
+        set_(("teamstack:ghcrCredentialArn",), GHCR_SECRET),
+        base=CPU_AWS,
+    ),
+    Case(
+        "ghcr-credential-not-a-secret",
+        "teamstack:ghcrCredentialArn",
+        "is not a Secrets Manager secret ARN",
+        both(NO_NAT, set_(("teamstack:ghcrCredentialArn",), ARN)),
+        base=CPU_AWS,
+    ),
+    Case(
+        "ghcr-credential-outside-the-ecr-namespace",
+        "teamstack:ghcrCredentialArn",
+        "the secret's name must start with 'ecr-pullthroughcache/' for ECR to use it (got 'github/ghcr-Ab12Cd')",
+        both(NO_NAT, set_(("teamstack:ghcrCredentialArn",), GHCR_SECRET.replace("ecr-pullthroughcache/", "github/"))),
+        base=CPU_AWS,
+    ),
+    Case(
+        "ghcr-credential-in-another-region",
+        "teamstack:ghcrCredentialArn",
+        "ECR reads it only in the cache rule's own Region, eu-central-1",
+        both(NO_NAT, set_(("teamstack:ghcrCredentialArn",), GHCR_SECRET.replace("eu-central-1", "eu-west-1"))),
+        base=CPU_AWS,
+    ),
+    Case(
+        "ghcr-credential-too-long",
+        "teamstack:ghcrCredentialArn",
+        "ECR takes a credential ARN of 50-612 characters, got 643",
+        both(NO_NAT, set_(("teamstack:ghcrCredentialArn",), GHCR_SECRET + "x" * 555)),
+        base=CPU_AWS,
+    ),
     # --- silently ignored keys --------------------------------------------------------------------------------
     Case(
         "namespace-misspelt",
@@ -557,6 +612,14 @@ VALID = [
     ),
     # The p3 family member EC2 still offers (p3.* itself is retired), in a region that has it (us-west-2).
     Case("p3dn-in-us-west-2", "-", "-", set_((*NG2, "instanceTypes"), ["p3dn.24xlarge"])),
+    # A CPU-only AWS team without NAT, its GitHub token in the ECR namespace of its account and region.
+    Case(
+        "no-nat-with-ghcr-credential",
+        "-",
+        "-",
+        both(NO_NAT, set_(("teamstack:ghcrCredentialArn",), GHCR_SECRET)),
+        base=CPU_AWS,
+    ),
 ]
 
 
@@ -590,7 +653,7 @@ def test_corpus_ids_are_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.parametrize("base", [AWS, GCP])
+@pytest.mark.parametrize("base", [AWS, CPU_AWS, GCP])
 def test_the_bases_are_good(tmp_path: Path, base: str) -> None:
     # Each case is exactly one mistake away from its base: the unmodified copy must load.
     project = _project_with(tmp_path, Case("none", "-", "-", base=base))
