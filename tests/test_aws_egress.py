@@ -195,3 +195,31 @@ def test_a_ghcr_image_is_refused_with_its_ecr_mirror(manifest: TeamManifest) -> 
     kube_cluster_spec(manifest, image=f"{_mirror(naming.ecr_cache_prefix(STACK, 'ghcr'))}/dask/dask:2025.1.0")
     with pytest.raises(ClusterError, match=r"daskdev/dask:latest is on docker.io, .*teamstack env build"):
         kube_cluster_spec(manifest, image="daskdev/dask:latest")
+
+
+# --- plan --cost -------------------------------------------------------------------------------------------------
+
+
+def test_the_caches_cost_nothing_fixed_and_natmode_none_is_priced_against_a_nat(no_nat: Plan) -> None:
+    """Cache rules and creation templates have no fixed price (cached images are ECR storage, usage-priced): the
+    estimate neither lists them nor calls them unpriced. `--cost` prices natMode none against the default NAT,
+    its GitHub credential left out with it (the model refuses that key beside a NAT)."""
+    from components.aws.network import interface_endpoints
+    from teamstack import cost
+    from teamstack.plan.overrides import setting_costs
+    from teamstack.policy.engine import resources_from_json
+
+    _, resources = resources_from_json(no_nat.to_json(), "plan")
+    baseline = cost.estimate(resources, REGION)
+    assert baseline.unpriced == []
+    assert not any("ecr" in item.type for item in baseline.items)
+    values = _values(**{"teamstack:natMode": "none", "teamstack:ghcrCredentialArn": SECRET})
+    costs = {c.key: c for c in setting_costs(ROOT, STACK, values, baseline, REGION)}
+    none = costs["natMode"]
+    assert none.set_in_file and none.value == "none"
+    table = cost.price_table()
+    aws, hours, factor = table.cloud("aws"), table.hours_per_month, table.region_factor("aws", REGION)
+    azs = 2  # analytics' azCount
+    endpoints = len(interface_endpoints("none")) * azs * float(aws["interfaceEndpointPerAz"]) * hours * factor
+    nat = (float(aws["natGateway"]) + float(aws["publicIpv4"])) * hours * factor
+    assert none.idle == pytest.approx(endpoints - nat, abs=0.05)

@@ -21,6 +21,10 @@ from teamstack.policy.engine import resources_from_json
 # Keys whose value changes what the stack pays for fixed items or idle nodes, in the order they are shown.
 COST_KEYS = ("systemNodeGroup", "natMode", "interfaceEndpoints", "azCount", "zones", "clusterLocation")
 
+# Keys read only together with a cost key's non-default value, left out with it (the model refuses them alone):
+# natMode none's ghcr.io credential (teamstack.validation.team).
+DEPENDENT_KEYS: dict[str, tuple[str, ...]] = {"natMode": ("ghcrCredentialArn",)}
+
 # Options a team at the platform's default may turn on, per cloud: (key, value, why a team would).
 OPTIONS: dict[str, tuple[tuple[str, Any, str], ...]] = {
     "aws": (
@@ -76,7 +80,8 @@ def setting_costs(
         key = f"{PROJECT}:{name}"
         if key not in values:
             continue
-        without = {k: v for k, v in values.items() if k != key}
+        dropped = {key, *(f"{PROJECT}:{dependent}" for dependent in DEPENDENT_KEYS.get(name, ()))}
+        without = {k: v for k, v in values.items() if k not in dropped}
         default_team = _team_or_none(without, stack)
         if default_team is None or default_team == team:
             continue  # required here, or set to what the default already is
@@ -99,4 +104,4 @@ def setting_costs(
     return costs
 
 
-__all__ = ["COST_KEYS", "OPTIONS", "PlanError", "SettingCost", "engine_value", "setting_costs"]
+__all__ = ["COST_KEYS", "DEPENDENT_KEYS", "OPTIONS", "PlanError", "SettingCost", "engine_value", "setting_costs"]
