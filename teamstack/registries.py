@@ -26,6 +26,18 @@ ECR_CACHEABLE_UPSTREAMS = ("public.ecr.aws", "quay.io", K8S_REGISTRY, "registry-
                            "<account>.dkr.ecr.<region>.amazonaws.com")  # fmt: skip
 
 
+# Upstreams ECR caches only with the registry's credentials in a Secrets Manager secret (ECR user guide, "Sync an
+# upstream registry": Docker Hub, Azure Container Registry, GitHub, GitLab, Chainguard; ECR Public, registry.k8s.io
+# and Quay need none, an ECR upstream an IAM role instead).
+ECR_CREDENTIAL_UPSTREAMS = ("registry-1.docker.io", GHCR, "registry.gitlab.com", "cgr.dev")
+
+
+def ecr_upstream_needs_credential(upstream_url: str) -> bool:
+    """Whether ECR refuses a pull-through cache rule of `upstream_url` without a credentialArn."""
+    host = upstream_url.lower().removeprefix("https://").rstrip("/")
+    return host in ECR_CREDENTIAL_UPSTREAMS or host.endswith(".azurecr.io")
+
+
 @dataclass(frozen=True)
 class EcrCache:
     """An ECR pull-through cache the nodes of an AWS stack without NAT pull an add-on's image through:
@@ -33,15 +45,19 @@ class EcrCache:
 
     upstream: str  # the upstream host, which is also the rule's upstreamRegistryUrl
     suffix: str  # of the team's cache prefix (naming.ecr_cache_prefix)
-    needs_credential: bool  # ECR caches it only with a Secrets Manager secret (ecr-pullthroughcache/...)
     serves: str  # what the nodes pull through it
+
+    @property
+    def needs_credential(self) -> bool:
+        """ECR caches it only with a Secrets Manager secret (ecr-pullthroughcache/...)."""
+        return ecr_upstream_needs_credential(self.upstream)
 
 
 # What EKS nodes without a NAT pull from outside ECR: the Dask operator (ghcr.io: ECR needs a GitHub token for it)
 # and cluster-autoscaler (registry.k8s.io: no credential). EKS's own add-ons (CNI, CoreDNS, ...) are in ECR already.
 AWS_NODE_CACHES = (
-    EcrCache(GHCR, "ghcr", needs_credential=True, serves="the Dask operator"),
-    EcrCache(K8S_REGISTRY, "k8s", needs_credential=False, serves="cluster-autoscaler"),
+    EcrCache(GHCR, "ghcr", serves="the Dask operator"),
+    EcrCache(K8S_REGISTRY, "k8s", serves="cluster-autoscaler"),
 )
 
 _AWS_ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com$")
@@ -76,10 +92,12 @@ __all__ = [
     "AWS_NODE_CACHES",
     "DOCKER_HUB",
     "ECR_CACHEABLE_UPSTREAMS",
+    "ECR_CREDENTIAL_UPSTREAMS",
     "GHCR",
     "K8S_REGISTRY",
     "NVCR",
     "EcrCache",
+    "ecr_upstream_needs_credential",
     "mirrored",
     "reachable_without_internet",
     "split_image",

@@ -223,3 +223,23 @@ def test_the_caches_cost_nothing_fixed_and_natmode_none_is_priced_against_a_nat(
     endpoints = len(interface_endpoints("none")) * azs * float(aws["interfaceEndpointPerAz"]) * hours * factor
     nat = (float(aws["natGateway"]) + float(aws["publicIpv4"])) * hours * factor
     assert none.idle == pytest.approx(endpoints - nat, abs=0.05)
+
+
+# --- the policy pack ------------------------------------------------------------------------------------------
+
+
+def test_the_no_nat_stack_passes_the_pack_and_a_cache_rule_without_its_credential_does_not(no_nat: Plan) -> None:
+    from teamstack.policy.config import load_policy_config
+    from teamstack.policy.engine import evaluate, resources_from_json
+
+    config = load_policy_config(ROOT / "policies", STACK)
+    plan_json = no_nat.to_json()
+    stack, resources = resources_from_json(plan_json, "plan")
+    mandatory = [v for v in evaluate(resources, config, stack) if v.mandatory]
+    assert mandatory == [], "\n".join(f"{v.rule} {v.urn}: {v.message}" for v in mandatory)
+    for resource in plan_json["resources"]:
+        if resource["type"] == CACHE_RULE and resource["inputs"]["upstreamRegistryUrl"] == registries.GHCR:
+            del resource["inputs"]["credentialArn"]
+    stack, resources = resources_from_json(plan_json, "plan")
+    (violation,) = [v for v in evaluate(resources, config, stack) if v.mandatory]
+    assert violation.rule == "registry-cache-credential" and "ghcr.io has no credentialArn" in violation.message

@@ -625,6 +625,24 @@ CASES = [
         {"Google-managed key": {"kmsKeyName": DELETE}},
         {"kmsKeyName": UNKNOWN_STRING},
     ),
+    Case(
+        "registry-cache-credential",
+        "aws:ecr/pullThroughCacheRule:PullThroughCacheRule",
+        {
+            "ecrRepositoryPrefix": "t-ghcr",
+            "upstreamRegistryUrl": "ghcr.io",
+            "credentialArn": "arn:aws:secretsmanager:us-west-2:111122223333:secret:ecr-pullthroughcache/ghcr-Ab12Cd",
+        },
+        {
+            "no credential": {"credentialArn": DELETE},
+            "outside the ECR namespace": {
+                "credentialArn": "arn:aws:secretsmanager:us-west-2:111122223333:secret:github/ghcr-Ab12Cd"
+            },
+            "Docker Hub without one": {"upstreamRegistryUrl": "registry-1.docker.io", "credentialArn": DELETE},
+            "Azure without one": {"upstreamRegistryUrl": "team.azurecr.io", "credentialArn": DELETE},
+        },
+        {"credentialArn": UNKNOWN_STRING},
+    ),
     # --- Kubernetes
     Case(
         "k8s-no-privileged-containers",
@@ -743,6 +761,13 @@ def test_unknown_in_a_failing_case_never_crashes(case: Case) -> None:
     for change in case.failing.values():
         props = patched(patched(case.good, change), {"someUnrelatedInput": UNKNOWN_STRING})
         assert run(case.rule, case.type, props)
+
+
+def test_cache_rules_of_public_upstreams_need_no_credential() -> None:
+    # ECR Public, registry.k8s.io and Quay are cached without one (the builds' ECR Public rule has none).
+    for upstream in ("public.ecr.aws", "registry.k8s.io", "quay.io"):
+        props = {"ecrRepositoryPrefix": "t-cache", "upstreamRegistryUrl": upstream}
+        assert run("registry-cache-credential", "aws:ecr/pullThroughCacheRule:PullThroughCacheRule", props) == []
 
 
 def test_user_attached_policies_always_fail() -> None:

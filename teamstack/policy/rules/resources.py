@@ -7,10 +7,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from teamstack import registries
 from teamstack.policy.config import PolicyConfig
 from teamstack.policy.model import Rule
 from teamstack.policy.rules import checks
 from teamstack.policy.values import UNKNOWN, as_list, get, truthy
+from teamstack.validation.principals import ECR_CREDENTIAL_PREFIX
 
 # --- type tokens --------------------------------------------------------------------------------------------
 S3_BUCKET = "aws:s3/bucket:Bucket"
@@ -53,6 +55,7 @@ EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
+ECR_CACHE_RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
 AR_REPOSITORY = "gcp:artifactregistry/repository:Repository"
 K8S_NAMESPACE = "kubernetes:core/v1:Namespace"
 K8S_RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
@@ -614,6 +617,19 @@ def registry_kms_encryption(type_token: str, props: dict[str, Any], config: Poli
             yield "kmsKeyName is not set: images are encrypted with Google-managed keys, not the team key"
 
 
+def registry_cache_credential(type_token: str, props: dict[str, Any], config: PolicyConfig) -> Messages:
+    upstream = get(props, "upstreamRegistryUrl")
+    if not isinstance(upstream, str) or not registries.ecr_upstream_needs_credential(upstream):
+        return
+    credential = get(props, "credentialArn")
+    if credential is UNKNOWN:
+        return
+    if not credential:
+        yield f"upstream {upstream} has no credentialArn: ECR refuses the rule, mid-`pulumi up`"
+    elif not (isinstance(credential, str) and f":secret:{ECR_CREDENTIAL_PREFIX}" in credential):
+        yield f"credentialArn is not a Secrets Manager secret named {ECR_CREDENTIAL_PREFIX}<name>: ECR cannot read it"
+
+
 # --- Kubernetes ---------------------------------------------------------------------------------------------
 
 
@@ -919,6 +935,16 @@ RESOURCE_RULES: tuple[Rule, ...] = (
         "ECR: encryptionConfigurations encryptionType='KMS' with kmsKey; Artifact Registry: kmsKeyName.",
         frozenset({ECR_REPOSITORY, AR_REPOSITORY}),
         registry_kms_encryption,
+    ),
+    Rule(
+        "registry-cache-credential",
+        "ECR pull-through cache rules of upstreams that require authentication name a credential ECR can read.",
+        "high",
+        "mandatory",
+        f"Set credentialArn to a Secrets Manager secret named {ECR_CREDENTIAL_PREFIX}<name> in the rule's account "
+        "and Region, holding the upstream's username and accessToken (teamstack: ghcrCredentialArn).",
+        frozenset({ECR_CACHE_RULE}),
+        registry_cache_credential,
     ),
     Rule(
         "k8s-no-privileged-containers",
