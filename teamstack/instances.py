@@ -114,7 +114,7 @@ def check_gpu_type(name: str) -> InstanceType:
     """An instance type for a GPU group: a known NVIDIA GPU type."""
     parsed = parse_instance_type(name)
     if parsed.gpu is None:
-        families = ", ".join(f"{family}.*" for family in NVIDIA_GPU_TYPES)
+        families = ", ".join(f"{family}.*" for family in NVIDIA_GPU_TYPES if catalogue.aws_retired(family) is None)
         raise InstanceTypeError(f"'{name}' is not a supported NVIDIA GPU type; a gpu group allows {families}")
     return parsed
 

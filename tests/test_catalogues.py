@@ -211,3 +211,9 @@ def test_every_gcp_machine_type_is_offered_somewhere_and_every_region_lists_its_
 def test_the_default_machine_types_are_offered_where_the_defaults_run() -> None:
     for name in DEFAULT_MACHINE_TYPES:
         assert len(catalogue.gcp_regions_offering(name)) >= 3, name
+
+
+def test_a_gpu_group_is_not_offered_a_retired_family() -> None:
+    with pytest.raises(instances.InstanceTypeError) as raised:
+        instances.check_gpu_type("m7i.large")
+    assert "p3dn.*" in str(raised.value) and "p3.*" not in str(raised.value)

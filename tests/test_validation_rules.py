@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from teamstack.config import ConfigError
+from teamstack.policy.config import parse_policy_config
 from teamstack.validation import cidrs as cidr_rules
 from teamstack.validation import limits, names, principals, shorten, yamlfile
 
@@ -249,3 +251,23 @@ def test_policy_values_are_checked_entry_by_entry(data: dict[str, object], key: 
     with pytest.raises(ConfigError) as raised:
         parse_policy_config(data, "policies/teams/x.yaml")
     assert raised.value.key == key and fragment in raised.value.reason, str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "key", "reason"),
+    [
+        ({"allowedInstanceTypes": ["g5.12xlage"]}, "allowedInstanceTypes.0", "did you mean g5.12xlarge?"),
+        ({"allowedInstanceTypes": ["p3.8xlarge"]}, "allowedInstanceTypes.0", "EC2 retired the p3 family"),
+        ({"allowedMachineTypes": ["c4d-standrad-8"]}, "allowedMachineTypes.0", "did you mean c4d-standard-8?"),
+    ],
+)
+def test_policy_allow_lists_name_the_type_meant(values: dict[str, list[str]], key: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_policy_config(values, "policies/teams/ml-geo.yaml")
+    assert raised.value.key == key and reason in str(raised.value), str(raised.value)
+
+
+def test_policy_allow_lists_take_the_newer_series() -> None:
+    allowed = ["c4d-standard-8", "n4d-highmem-16", "g4-standard-48", "a3-ultragpu-8g"]
+    config = parse_policy_config({"allowedMachineTypes": allowed, "allowedAccelerators": ["nvidia-h200-141gb"]}, "x")
+    assert list(config.allowed_machine_types) == allowed
