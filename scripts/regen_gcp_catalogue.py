@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Regenerate teamstack/data/gcp_catalogue.json: Compute Engine machine types (vCPUs, memory, architecture,
-built-in GPUs) and the zones of each region with GKE.
+built-in GPUs) and, for each region with GKE, its zones and the machine types offered there.
 
 Sources:
 * `--live`: `gcloud compute machine-types list` and `gcloud compute zones list` (needs an authenticated gcloud
@@ -104,6 +104,12 @@ _PER_VCPU: dict[str, dict[str, tuple[tuple[int, ...], float]]] = {
         "highmem": ((2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288), 7.75),
         "highcpu": ((2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288), 2),
     },
+    # C4N (C4 with higher network bandwidth): C4's memory per vCPU.
+    "c4n": {
+        "standard": ((2, 4, 8, 16, 24, 48, 96, 192), 3.75),
+        "highmem": ((2, 4, 8, 16, 24, 48, 96, 192), 7.75),
+        "highcpu": ((2, 4, 8, 16, 24, 48, 96, 192), 2),
+    },
     "c4a": {
         "standard": ((1, 2, 4, 8, 16, 32, 48, 64, 72), 4),
         "highmem": ((1, 2, 4, 8, 16, 32, 48, 64, 72), 8),
@@ -121,7 +127,7 @@ _PER_VCPU: dict[str, dict[str, tuple[tuple[int, ...], float]]] = {
 
 # Series whose documented memory is the per-vCPU figure rounded down to whole GB (c4-standard-2: 7 GB, not 7.5;
 # c4d-highcpu-2: 3 GB); the other series' tables give the exact product (n1-standard-1: 3.75 GB).
-_WHOLE_GB_SERIES = frozenset({"c4", "c4d"})
+_WHOLE_GB_SERIES = frozenset({"c4", "c4d", "c4n"})
 
 # Shapes whose memory is not a per-vCPU multiple: series-shape -> {vCPUs: GB}.
 _LISTED_GB: dict[str, dict[int, float]] = {
@@ -296,18 +302,25 @@ def from_documentation() -> tuple[str, dict[str, Any], dict[str, list[str]], dic
         "gcloud compute machine-types list of 2026-08-17 (Cyclenerd/google-cloud-pricing-cost-calculator "
         "tools/machinetyperegion.csv @ 8bf3293)"
     )
-    return source, machines, zones, _offered_from_listing(set(machines))
+    return source, machines, zones, _offered_from_listing(machines)
 
 
-def _offered_from_listing(machines: set[str]) -> dict[str, set[str]]:
-    """Region -> the catalogue's machine types gcloud listed there (in at least one zone)."""
+def _offered_from_listing(machines: dict[str, Any]) -> dict[str, set[str]]:
+    """Region -> the catalogue's machine types gcloud listed there (in at least one zone). The listing's vCPUs
+    and memory must be the transcribed ones: a transcription slip stops the script instead of shipping."""
     text = gzip.decompress(LISTING.read_bytes())
     if hashlib.sha256(text).hexdigest() != LISTING_SHA256:
         sys.exit(f"{LISTING} is not the listing this script cites (SHA-256 differs): restore it from git")
     offered: dict[str, set[str]] = {region: set() for region in _REGION_ZONE_LETTERS}
     for row in csv.DictReader(io.StringIO(text.decode("utf-8")), delimiter=";"):
-        if row["ZONE"] in offered and row["NAME"] in machines:
-            offered[row["ZONE"]].add(row["NAME"])
+        name = row["NAME"]
+        if name not in machines:
+            continue
+        listed = (int(row["CPUS"]), round(float(row["MEMORY_GB"]) * 1024))
+        if listed != (machines[name]["vcpus"], machines[name]["memoryMiB"]):
+            sys.exit(f"{name}: gcloud lists {listed} (vCPUs, MiB), the tables here say otherwise: fix the tables")
+        if row["ZONE"] in offered:
+            offered[row["ZONE"]].add(name)
     return offered
 
 

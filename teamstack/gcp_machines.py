@@ -84,8 +84,8 @@ ARM_SERIES = frozenset(
 )
 # General-purpose, compute- and memory-optimized series GKE node pools accept.
 CPU_SERIES = frozenset(
-    {"e2", "n1", "n2", "n2d", "n4", "n4d", "c2", "c2d", "c3", "c3d", "c4", "c4d", "t2d", "m1", "m2", "m3", "m4", "h3",
-     "z3", *ARM_SERIES}
+    {"e2", "n1", "n2", "n2d", "n4", "n4d", "c2", "c2d", "c3", "c3d", "c4", "c4d", "c4n", "t2d", "m1", "m2", "m3",
+     "m4", "h3", "z3", *ARM_SERIES}
 )  # fmt: skip
 
 # Zones of GCP regions with GKE, in the order a stack takes them when it lists none (from the catalogue).

@@ -122,6 +122,7 @@ def test_shipped_stacks_use_only_catalogued_types(stack: str) -> None:
         ("c4-standard-2", 2, 7),
         ("c4-highmem-24", 24, 186),
         ("c3d-highcpu-30", 30, 59),
+        ("c4n-standard-2", 2, 7),
         ("n2-highmem-128", 128, 864),
         ("a3-ultragpu-8g", 224, 2952),
         ("a4-highgpu-8g", 224, 3968),

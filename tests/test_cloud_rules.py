@@ -585,6 +585,18 @@ VALID = [
     Case("c4d-lssd-cpu-pool", "-", "-", set_((*NG0, "machineType"), "c4d-highmem-8-lssd"), base=GCP),
     Case("n4d-cpu-pool", "-", "-", set_((*NG0, "machineType"), "n4d-highmem-8"), base=GCP),
     Case("c4-24-vcpus", "-", "-", set_((*NG0, "machineType"), "c4-standard-24"), base=GCP),
+    Case(
+        # C4N is in four regions (not europe-west4): the team in us-central1.
+        "c4n-cpu-pool-in-us-central1",
+        "-",
+        "-",
+        both(
+            set_(("gcp:region",), "us-central1"),
+            set_(("teamstack:zones",), ["us-central1-a", "us-central1-b", "us-central1-c"]),
+            set_((*NG0, "machineType"), "c4n-highmem-16"),
+        ),
+        base=GCP,
+    ),
     Case("n4d-system-pool", "-", "-", set_(("teamstack:systemNodeGroup", "machineType"), "n4d-standard-4"), base=GCP),
     Case(
         "g4-rtx-pro-6000-pool",
