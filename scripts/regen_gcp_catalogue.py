@@ -12,12 +12,15 @@ Sources:
   GPUs; zones from the "Regions and zones" page. Cross-checked row by row on 2026-11-29 against a markdown
   copy of those pages (docs.cloud.google.com, C4D/C4A/C4/N4D/C3D tables) and against the machine list of
   github.com/Cyclenerd/google-cloud-pricing-cost-calculator build/gcp.yml (commit dac3128, 2026-08-20).
-  The machine types each region offers (in at least one zone) come from `gcloud compute machine-types list`
-  as of 2026-08-17, reduced to regions: tools/machinetyperegion.csv of the same repository (commit 8bf3293),
-  kept byte for byte in scripts/sources/ and checked by its SHA-256. Its vCPUs and memory agree with every
-  documented row above. It has no per-zone answer newer than 2023, so availability is per region.
+  The machine types each region offers (in at least one zone) come from a `gcloud compute machine-types list`
+  reduced to regions (`--listing`, CSV `NAME;CPUS;SHARED_CPU;MEMORY_GB;DEPRECATED;ZONE`, the last column the
+  region, plain or gzipped); the shipped regions were made from the listing of 2026-08-17 published as
+  tools/machinetyperegion.csv of the same repository (commit 8bf3293a), whose vCPUs and memory agree with every
+  documented row above. That listing is third-party data and is not kept here: without `--listing` the script
+  keeps each region's machine types from the shipped catalogue (and names any type no region then offers).
+  There is no per-zone listing newer than 2023, so availability is per region.
 
-    python scripts/regen_gcp_catalogue.py [--live] [--output teamstack/data/gcp_catalogue.json]
+    python scripts/regen_gcp_catalogue.py [--live | --listing FILE] [--output teamstack/data/gcp_catalogue.json]
 """
 
 from __future__ import annotations
@@ -36,11 +39,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "teamstack" / "data" / "gcp_catalogue.json"
-# `gcloud compute machine-types list` reduced to regions (NAME;CPUS;SHARED_CPU;MEMORY_GB;DEPRECATED;ZONE, the
-# last column holding the region), from github.com/Cyclenerd/google-cloud-pricing-cost-calculator
-# tools/machinetyperegion.csv at commit 8bf3293a35613e7ee333e2365d3cf0a3b8a8f347 (2026-08-17).
-LISTING = ROOT / "scripts" / "sources" / "gce-machine-types-by-region-2026-08-17.csv.gz"
-LISTING_SHA256 = "7fed096a9c338da8ce8019b0fbac8b67fb1281a118123d3cd3be749d0eba27b6"  # of the CSV, uncompressed
+# The listing the shipped regions were made from: `gcloud compute machine-types list` of 2026-08-17 reduced to
+# regions, github.com/Cyclenerd/google-cloud-pricing-cost-calculator tools/machinetyperegion.csv at commit
+# 8bf3293a35613e7ee333e2365d3cf0a3b8a8f347 (SHA-256 of the CSV below).
+SHIPPED_LISTING = (
+    "gcloud compute machine-types list of 2026-08-17 "
+    "(Cyclenerd/google-cloud-pricing-cost-calculator tools/machinetyperegion.csv @ 8bf3293)"
+)
+SHIPPED_LISTING_SHA256 = "7fed096a9c338da8ce8019b0fbac8b67fb1281a118123d3cd3be749d0eba27b6"
 # Arm series (Axion: C4A, N4A; Ampere: T2A; Grace: A4X). teamstack.gcp_machines reads arch from the catalogue.
 ARM_SERIES = ("t2a", "c4a", "n4a", "a4x")
 
@@ -282,7 +288,9 @@ def _memory(series: str, vcpus: int, per_vcpu: float) -> float:
     return float(int(memory)) if series in _WHOLE_GB_SERIES else memory
 
 
-def from_documentation() -> tuple[str, dict[str, Any], dict[str, list[str]], dict[str, set[str]]]:
+def from_documentation(
+    listing: Path | None,
+) -> tuple[str, dict[str, Any], dict[str, list[str]], dict[str, set[str]]]:
     machines: dict[str, Any] = {}
     for series, shapes in _PER_VCPU.items():
         for shape, (sizes, per_vcpu) in shapes.items():
@@ -297,20 +305,17 @@ def from_documentation() -> tuple[str, dict[str, Any], dict[str, list[str]], dic
     for name, (vcpus, memory, gpu, count) in _FIXED.items():
         machines[name] = _entry(vcpus, memory, name.split("-")[0], gpu, count)
     zones = {region: [f"{region}-{letter}" for letter in letters] for region, letters in _REGION_ZONE_LETTERS.items()}
-    source = (
-        "Compute Engine machine-family and regions/zones documentation; machine types by region: "
-        "gcloud compute machine-types list of 2026-08-17 (Cyclenerd/google-cloud-pricing-cost-calculator "
-        "tools/machinetyperegion.csv @ 8bf3293)"
-    )
-    return source, machines, zones, _offered_from_listing(machines)
+    offered, listed_from = _offered_from_listing(machines, listing) if listing else _offered_as_shipped(machines)
+    source = f"Compute Engine machine-family and regions/zones documentation; machine types by region: {listed_from}"
+    return source, machines, zones, offered
 
 
-def _offered_from_listing(machines: dict[str, Any]) -> dict[str, set[str]]:
-    """Region -> the catalogue's machine types gcloud listed there (in at least one zone). The listing's vCPUs
-    and memory must be the transcribed ones: a transcription slip stops the script instead of shipping."""
-    text = gzip.decompress(LISTING.read_bytes())
-    if hashlib.sha256(text).hexdigest() != LISTING_SHA256:
-        sys.exit(f"{LISTING} is not the listing this script cites (SHA-256 differs): restore it from git")
+def _offered_from_listing(machines: dict[str, Any], listing: Path) -> tuple[dict[str, set[str]], str]:
+    """Region -> the catalogue's machine types a gcloud listing names there (in at least one zone). The listing's
+    vCPUs and memory must be the transcribed ones: a transcription slip stops the script instead of shipping."""
+    raw = listing.read_bytes()
+    text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    digest = hashlib.sha256(text).hexdigest()
     offered: dict[str, set[str]] = {region: set() for region in _REGION_ZONE_LETTERS}
     for row in csv.DictReader(io.StringIO(text.decode("utf-8")), delimiter=";"):
         name = row["NAME"]
@@ -321,7 +326,23 @@ def _offered_from_listing(machines: dict[str, Any]) -> dict[str, set[str]]:
             sys.exit(f"{name}: gcloud lists {listed} (vCPUs, MiB), the tables here say otherwise: fix the tables")
         if row["ZONE"] in offered:
             offered[row["ZONE"]].add(name)
-    return offered
+    described = SHIPPED_LISTING if digest == SHIPPED_LISTING_SHA256 else f"{listing.name} (SHA-256 {digest[:12]})"
+    return offered, described
+
+
+def _offered_as_shipped(machines: dict[str, Any]) -> tuple[dict[str, set[str]], str]:
+    """Region -> machine types, as the shipped catalogue has them (no listing given)."""
+    shipped = json.loads(OUTPUT.read_text(encoding="utf-8"))
+    offered = {
+        region: set(entry["machineTypes"]) & set(machines)
+        for region, entry in shipped["regions"].items()
+        if region in _REGION_ZONE_LETTERS
+    }
+    nowhere = sorted(set(machines) - set().union(*offered.values()))
+    if nowhere:
+        print(f"offered in no region (give --listing): {', '.join(nowhere)}", file=sys.stderr)
+    described = str(shipped["source"]).split("machine types by region: ", 1)[-1]
+    return offered, described
 
 
 def _gcloud(*args: str) -> Any:
@@ -352,10 +373,12 @@ def from_gcloud() -> tuple[str, dict[str, Any], dict[str, list[str]], dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--live", action="store_true", help="ask gcloud (needs an authenticated gcloud)")
+    sources = parser.add_mutually_exclusive_group()
+    sources.add_argument("--live", action="store_true", help="ask gcloud (needs an authenticated gcloud)")
+    sources.add_argument("--listing", type=Path, help="machine types by region (CSV, plain or gzipped)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
-    source, machines, zones, offered = from_gcloud() if args.live else from_documentation()
+    source, machines, zones, offered = from_gcloud() if args.live else from_documentation(args.listing)
     regions = {
         region: json.dumps({"zones": region_zones, "machineTypes": sorted(offered.get(region, ()))})
         for region, region_zones in zones.items()
