@@ -5,6 +5,12 @@ manifest exactly as EKS/GKE report theirs, base64 PEM), requires a bearer token,
 (create, get, delete, list) and answers with the API server's documented shapes: `Status` objects for
 failures (`kind: Status`, `status: Failure`, `reason`, `message`, `details`, `code`), `*List` objects for
 lists. Tests script the rest: a Status for a (method, path) pair, the namespace's events, pods and nodes.
+
+With `state.operator` set (the address of a real local Dask scheduler), it also does what the Dask operator
+does for a new DaskCluster: phase Running, a DaskWorkerGroup `<name>-default` from the cluster's worker spec, a
+ready scheduler pod and a `<name>-scheduler` Service (type LoadBalancer, its ingress that scheduler), so a real
+KubeCluster starts; DaskWorkerGroups and DaskAutoscalers then answer get, merge-patch, create and delete, and
+deleting the DaskCluster deletes what it owns, as the operator's owner references do.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 DASK_GROUP = "kubernetes.dask.org"
+READY = ("Ready", "ContainersReady")  # the pod conditions kr8s' Pod.ready() wants True
 
 
 def status(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -122,6 +130,12 @@ class KubeState:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     quotas: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, Authorization)
+    operator: tuple[str, int] | None = None  # (host, port) of the scheduler the operator's Services lead to
+    owned: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (plural, name): object
+
+    def bodies(self, method: str, plural: str) -> list[str]:
+        """The paths of requests with `method` on objects of `plural` (e.g. PATCH daskworkergroups)."""
+        return [p.split("?")[0] for m, p, _ in self.requests if m == method and f"/{plural}" in p]
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -163,6 +177,38 @@ class _Handler(BaseHTTPRequestHandler):
         if match:
             self._daskclusters(method, match.group(1), match.group(2), body)
             return
+        match = re.fullmatch(
+            rf"/(?:apis/{DASK_GROUP}/v1|api/v1)/namespaces/([^/]+)/(daskworkergroups|daskautoscalers|services|pods)"
+            r"/([^/]+)",
+            path,
+        )
+        if match:
+            self._owned(method, match.group(2), match.group(3), body)
+            return
+        match = re.fullmatch(
+            rf"/(?:apis/{DASK_GROUP}/v1|api/v1)/namespaces/([^/]+)/(daskworkergroups|daskautoscalers|services)", path
+        )
+        if match and method == "GET":  # kr8s' get(name) lists with fieldSelector=metadata.name=<name>
+            query = parse_qs(self.path.partition("?")[2])
+            names = {
+                part.split("=", 1)[1]
+                for selector in query.get("fieldSelector", [])
+                for part in selector.split(",")
+                if part.startswith("metadata.name=")
+            }
+            items = [
+                o
+                for (plural, name), o in state.owned.items()
+                if plural == match.group(2) and (not names or name in names)
+            ]
+            self._send(200, {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items})
+            return
+        match = re.fullmatch(rf"/apis/{DASK_GROUP}/v1/namespaces/([^/]+)/daskautoscalers", path)
+        if match and method == "POST":
+            body["metadata"].update(namespace=match.group(1), uid=f"uid-{body['metadata']['name']}")
+            state.owned[("daskautoscalers", body["metadata"]["name"])] = body
+            self._send(201, body)
+            return
         lists = {
             r"/api/v1/namespaces/[^/]+/events": ("EventList", state.events),
             r"/api/v1/namespaces/[^/]+/pods": ("PodList", state.pods),
@@ -176,6 +222,62 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
         self._send(404, status(404, "NotFound", f"the server could not find the requested resource ({path})"))
+
+    def _owned(self, method: str, plural: str, name: str, body: Any) -> None:
+        owned = self.server.state.owned
+        kind = "" if plural in ("services", "pods") else f".{DASK_GROUP}"
+        found = owned.get((plural, name))
+        if found is None:
+            details = {"name": name, "group": kind.lstrip("."), "kind": plural}
+            self._send(404, status(404, "NotFound", f'{plural}{kind} "{name}" not found', details))
+        elif method == "GET":
+            self._send(200, found)
+        elif method == "PATCH":
+            _merge(found, body)
+            self._send(200, found)
+        elif method == "DELETE":
+            self._send(200, owned.pop((plural, name)))
+        else:
+            self._send(405, status(405, "MethodNotAllowed", f"{method} is not supported"))
+
+    def _operate(self, namespace: str, cluster: dict[str, Any]) -> None:
+        """What the Dask operator makes for a new DaskCluster, pointing at the test's scheduler."""
+        state = self.server.state
+        assert state.operator is not None
+        host, port = state.operator
+        name = cluster["metadata"]["name"]
+        labels = {"dask.org/cluster-name": name}
+        cluster["status"] = {"phase": "Running"}
+
+        def meta(object_name: str, component: str) -> dict[str, Any]:
+            return {"name": object_name, "namespace": namespace, "uid": f"uid-{object_name}", "resourceVersion": "1",
+                    "labels": {**labels, "dask.org/component": component}}  # fmt: skip
+
+        state.owned[("daskworkergroups", f"{name}-default")] = {
+            "apiVersion": f"{DASK_GROUP}/v1", "kind": "DaskWorkerGroup",
+            "metadata": meta(f"{name}-default", "workergroup"),
+            "spec": {"cluster": name, "worker": json.loads(json.dumps(cluster["spec"]["worker"]))},
+        }  # fmt: skip
+        pod = {
+            "apiVersion": "v1", "kind": "Pod", "metadata": meta(f"{name}-scheduler", "scheduler"),
+            "spec": cluster["spec"]["scheduler"]["spec"],
+            "status": {"phase": "Running", "conditions": [{"type": t, "status": "True"} for t in READY]},
+        }  # fmt: skip
+        state.owned[("pods", f"{name}-scheduler")] = pod
+        state.pods.append(pod)
+        ports = [{"name": "tcp-comm", "port": port, "protocol": "TCP"},
+                 {"name": "http-dashboard", "port": 8787, "protocol": "TCP"}]  # fmt: skip
+        state.owned[("services", f"{name}-scheduler")] = {
+            "apiVersion": "v1", "kind": "Service", "metadata": meta(f"{name}-scheduler", "scheduler"),
+            "spec": {"type": "LoadBalancer", "ports": ports, "selector": labels},
+            "status": {"loadBalancer": {"ingress": [{"ip": host}]}},
+        }  # fmt: skip
+
+    def _unoperate(self, name: str) -> None:
+        state = self.server.state
+        for key in [k for k, v in state.owned.items() if _owner(v) == name]:
+            del state.owned[key]
+        state.pods[:] = [p for p in state.pods if _owner(p) != name]
 
     def _daskclusters(self, method: str, namespace: str, name: str | None, body: Any) -> None:
         clusters = self.server.state.daskclusters
@@ -191,6 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
             body["metadata"].update(namespace=namespace, uid=f"uid-{name}", resourceVersion="1",
                                     creationTimestamp="2026-11-29T12:00:00Z")  # fmt: skip
             clusters[name] = body
+            if self.server.state.operator is not None:
+                self._operate(namespace, body)
             self._send(201, body)
         elif method == "GET" and name is None:
             items = [c for c in clusters.values() if c["metadata"]["namespace"] == namespace]
@@ -199,6 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "GET":
             self._send(200, clusters[name]) if name in clusters else self._send(404, not_found)
         elif method == "DELETE" and name in clusters:
+            self._unoperate(name)
             self._send(200, clusters.pop(name))
         else:
             self._send(404, not_found)
@@ -217,6 +322,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._handle("PUT")
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """A JSON merge patch (RFC 7386), as the API server applies `application/merge-patch+json`."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _owner(item: dict[str, Any]) -> str | None:
+    labels = (item.get("metadata") or {}).get("labels") or {}
+    owner = labels.get("dask.org/cluster-name")
+    if owner is None and item.get("kind") == "DaskAutoscaler":
+        owner = (item.get("spec") or {}).get("cluster")
+    return owner
 
 
 class _Server(ThreadingHTTPServer):

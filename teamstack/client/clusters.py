@@ -300,8 +300,18 @@ def kube_cluster(
 
         raise ClusterError(describe_failure(error, manifest, name, gpu=bool(options.get("gpu")))) from None
     if adapt is not None:
-        cluster.adapt(minimum=adapt[0], maximum=adapt[1])
+        _adapt_or_close(cluster, adapt)
     return cluster
+
+
+def _adapt_or_close(cluster: Any, adapt: tuple[int, int]) -> None:
+    """Adaptive scaling right after a start; refused, the cluster just started is closed again (one line)."""
+    try:
+        cluster.adapt(minimum=adapt[0], maximum=adapt[1])
+    except ClusterError:
+        with contextlib.suppress(Exception):
+            cluster.close()
+        raise
 
 
 @dataclass(frozen=True)
@@ -317,11 +327,11 @@ def team_kube_cluster_class() -> type:
     deletes what it created (built lazily: imports dask-kubernetes)."""
     import kr8s
     from dask_kubernetes.operator import KubeCluster
-    from dask_kubernetes.operator._objects import DaskCluster
+    from dask_kubernetes.operator._objects import DaskCluster, DaskWorkerGroup
     from distributed.core import Status
 
-    from teamstack.client import k8s_auth
-    from teamstack.client.k8s_errors import describe_failure
+    from teamstack.client import k8s_auth, scaling
+    from teamstack.client.k8s_errors import describe_change_failure, describe_failure
 
     class TeamKubeCluster(KubeCluster):
         def __init__(self, *, _teamstack: _KubeStart, **kwargs: Any) -> None:
@@ -356,6 +366,61 @@ def team_kube_cluster_class() -> type:
                 self.status = Status.closed
                 message = describe_failure(error, self._teamstack.manifest, self.name, events, self._teamstack.gpu)
                 raise ClusterError(message + left) from None
+
+        # --- changes to the running cluster: checked against the team's limits, refusals in one line ---
+
+        async def _scale(self, n: int, worker_group: str = "default") -> None:
+            action = f"scale Dask cluster {self.name} to {n} workers"
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ClusterError(f"cannot {action}: the number of workers must be a whole number >= 0")
+            await self._change(action, super()._scale(n, worker_group), worker_group, n, None)
+
+        async def _adapt(self, minimum: int | None = None, maximum: int | None = None) -> None:
+            action = f"make Dask cluster {self.name} adaptive between {minimum} and {maximum} workers"
+            given = [v for v in (minimum, maximum) if v is not None]
+            if any(isinstance(v, bool) or not isinstance(v, int) for v in given) or sorted(given) != given:
+                raise ClusterError(f"cannot {action}: it needs whole numbers with 0 <= minimum <= maximum")
+            if given and given[0] < 0:
+                raise ClusterError(f"cannot {action}: it needs whole numbers with 0 <= minimum <= maximum")
+            await self._change(action, super()._adapt(minimum, maximum), "default", minimum or 0, maximum)
+
+        async def _change(self, action: str, request: Any, worker_group: str, low: int, high: int | None) -> None:
+            """Check `low` (workers now) and `high` (an adaptive maximum) against the team's node groups and
+            quota, then send `request`; any refusal is one ClusterError line with the API's error as cause."""
+            manifest = self._teamstack.manifest
+            try:
+                await self._api()
+                try:
+                    group = await DaskWorkerGroup.get(f"{self.name}-{worker_group}", namespace=self.namespace)
+                    worker = scaling.worker_of(group.raw)
+                    quotas = await self._quotas()
+                    refusal = (
+                        scaling.pool_refusal(manifest, self.name, worker, max(low, high or 0), action)
+                        or scaling.quota_refusal(manifest, worker, quotas, low, action)
+                        or (scaling.quota_refusal(manifest, worker, quotas, high, action, free=False) if high else None)
+                    )
+                    if refusal:
+                        raise ClusterError(refusal)
+                    await request
+                    request = None
+                finally:
+                    if request is not None:
+                        request.close()  # not sent: no "coroutine was never awaited" warning
+            except ClusterError:
+                raise
+            except Exception as error:
+                raise ClusterError(describe_change_failure(error, manifest, self.name, action)) from error
+
+        async def _quotas(self) -> list[dict[str, Any]]:
+            """The namespace's ResourceQuotas; none when your identity may not read them (checked by the API)."""
+            api = await self._api()
+            try:
+                async with api.call_api("GET", version="v1", url="resourcequotas", namespace=self.namespace) as answer:
+                    return list(answer.json().get("items", []))
+            except kr8s.ServerError as error:
+                if error.response is not None and error.response.status_code in (403, 404):
+                    return []
+                raise
 
         async def _events(self) -> list[dict[str, Any]]:
             try:

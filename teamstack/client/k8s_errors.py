@@ -129,32 +129,13 @@ def describe_status(status: Mapping[str, Any], manifest: TeamManifest, cluster: 
     return f"cluster {name} answered {code} {reason}: {message}".rstrip(": ")
 
 
-def describe_failure(
-    error: BaseException,
-    manifest: TeamManifest,
-    cluster: str,
-    events: Iterable[Mapping[str, Any]] = (),
-    gpu: bool = False,
-) -> str:
-    """One line for whatever stopped `KubeCluster` from starting (kr8s, httpx, dask-kubernetes errors)."""
-    from_events = describe_events(events, manifest, cluster, gpu)
-    status = getattr(error, "status", None)
-    if isinstance(status, Mapping) and status.get("kind") == "Status":
-        return describe_status(status, manifest, cluster)
-    response = getattr(error, "response", None)
-    if response is not None and getattr(response, "status_code", None):
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if isinstance(body, dict) and body.get("kind") == "Status":
-            return describe_status(body, manifest, cluster)
-        return describe_status({"code": response.status_code, "message": str(error)}, manifest, cluster)
-    if from_events:
-        return from_events
-    kind = type(error).__name__
-    text = str(error).strip().splitlines()[0] if str(error).strip() else kind
-    endpoint = manifest.cluster.endpoint
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def describe_transport(error: BaseException, manifest: TeamManifest) -> str | None:
+    """An API server that could not be reached or did not prove who it is, in one line (else None)."""
+    kind, text, endpoint = type(error).__name__, _first_line(error), manifest.cluster.endpoint
     if "SSL" in kind or "CERTIFICATE_VERIFY_FAILED" in text:
         return (
             f"the API server at {endpoint} did not present the certificate in team {manifest.team}'s manifest: "
@@ -165,6 +146,85 @@ def describe_failure(
             f"cannot reach the API server of cluster {manifest.cluster.name} at {endpoint} ({text}): its endpoint is "
             "private; connect through the team's VPN or network, or ask IT"
         )
+    return None
+
+
+def _status_of(error: BaseException) -> dict[str, Any] | None:
+    """The API server's `Status` answer an error carries (kr8s ServerError, httpx HTTPStatusError), if any."""
+    status = getattr(error, "status", None)
+    if isinstance(status, Mapping) and status.get("kind") == "Status":
+        return dict(status)
+    response = getattr(error, "response", None)
+    if response is not None and getattr(response, "status_code", None):
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if isinstance(body, dict) and body.get("kind") == "Status":
+            return body
+        return {"code": response.status_code, "message": _first_line(error)}
+    return None
+
+
+def describe_change_failure(error: BaseException, manifest: TeamManifest, cluster: str, action: str) -> str:
+    """One line for a refused change to a running Dask cluster (`action`: "scale Dask cluster dask to 8 workers"):
+    kr8s' NotFoundError or a 404 means the cluster is gone (closed, idle timeout, reaper), not a missing operator."""
+    namespace = manifest.cluster.namespace
+    gone = (
+        f"cannot {action}: it no longer exists in namespace {namespace} (closed, shut down after "
+        f"{_idle_minutes(manifest)} idle, or deleted by the team's maximum-lifetime reaper): start a new one with "
+        f"team.cluster() (`teamstack status {manifest.team}` lists the running ones)"
+    )
+    if type(error).__name__ == "NotFoundError":
+        return gone
+    status = _status_of(error)
+    if status is None:
+        return describe_transport(error, manifest) or f"cannot {action}: {type(error).__name__}: {_first_line(error)}"
+    code = int(status.get("code") or 0)
+    message = str(status.get("message", "")).strip()
+    reason = str(status.get("reason", ""))
+    if code == 404:
+        return gone
+    if code == 401:
+        return describe_status(status, manifest, cluster)
+    if code == 403:
+        refusal = describe_quota(message, manifest) or describe_rbac(message, manifest)
+        return f"cannot {action}: {refusal or f'cluster {manifest.cluster.name} refused it (403 {reason}): {message}'}"
+    if code == 409:
+        return (
+            f"cannot {action}: its worker group was changed by another request at the same time (409 {reason}): "
+            "try again"
+        )
+    if code == 422:
+        return f"cannot {action}: the API server refused the change as invalid (422 {reason}): {message}"
+    return f"cannot {action}: cluster {manifest.cluster.name} answered {code} {reason}: {message}".rstrip(": ")
+
+
+def _idle_minutes(manifest: TeamManifest) -> str:
+    if manifest.dask is None:
+        return "its idle timeout"
+    return f"{manifest.dask.idle_timeout_seconds // 60} minutes"
+
+
+def describe_failure(
+    error: BaseException,
+    manifest: TeamManifest,
+    cluster: str,
+    events: Iterable[Mapping[str, Any]] = (),
+    gpu: bool = False,
+) -> str:
+    """One line for whatever stopped `KubeCluster` from starting (kr8s, httpx, dask-kubernetes errors)."""
+    from_events = describe_events(events, manifest, cluster, gpu)
+    status = _status_of(error)
+    if status is not None:
+        return describe_status(status, manifest, cluster)
+    if from_events:
+        return from_events
+    kind = type(error).__name__
+    text = _first_line(error)
+    transport = describe_transport(error, manifest)
+    if transport:
+        return transport
     if isinstance(error, TimeoutError):
         return (
             f"Dask cluster {cluster} did not start in time ({text}): is the Dask operator running? ask IT "
