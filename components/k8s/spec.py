@@ -236,9 +236,10 @@ def data_scientist_rules() -> list[dict[str, list[str]]]:
             "resources": list(DASK_RESOURCES),
             "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
         },
+        # resourcequotas: the client checks a scale against what the team's quota has left before asking.
         {
             "apiGroups": [""],
-            "resources": ["pods", "pods/log", "services", "events"],
+            "resources": ["pods", "pods/log", "services", "events", "resourcequotas"],
             "verbs": ["get", "list", "watch"],
         },
         # KubeCluster outside the cluster reaches the scheduler through a port-forward to its pod.
