@@ -159,3 +159,159 @@ def test_a_start_that_fails_after_a_launch_terminates_the_vm(aws_team: AwsTeam) 
     state = aws_team.client("ec2").describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] in ("shutting-down", "terminated")
     assert instance not in _running(aws_team)
+
+
+# --- scaling a running VM cluster ------------------------------------------------------------------------------
+
+
+class Ec2Gate:
+    """An HTTP stand-in in front of moto: forwards every request, but answers RunInstances with EC2's documented
+    error response (`<Response><Errors><Error><Code>`, HTTP 400) once `allowed` launches have gone through."""
+
+    def __init__(self, upstream: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        self.refusal: tuple[str, str] | None = None
+        self.allowed = 0
+        gate = self
+        target = urlsplit(upstream)
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                import http.client
+                from xml.sax.saxutils import escape
+
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if gate.refusal is not None and b"Action=RunInstances" in body:
+                    if gate.allowed > 0:
+                        gate.allowed -= 1
+                    else:
+                        code, message = gate.refusal
+                        answer = (
+                            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+                            f"<Code>{code}</Code><Message>{escape(message)}</Message></Error></Errors>"
+                            "<RequestID>5d8f1c36-5d0e-4c7e-9f41-2b7c1f0e9a11</RequestID></Response>"
+                        ).encode()
+                        self.send_response(400)
+                        self.send_header("Content-Type", "text/xml;charset=UTF-8")
+                        self.send_header("Content-Length", str(len(answer)))
+                        self.end_headers()
+                        self.wfile.write(answer)
+                        return
+                connection = http.client.HTTPConnection(str(target.hostname), target.port, timeout=60)
+                connection.request(self.command, self.path, body, dict(self.headers.items()))
+                response = connection.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                connection.close()
+
+            do_GET = do_POST = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def gate(aws_team: AwsTeam, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ec2Gate]:
+    """EC2 clients (aiobotocore's too) talk to moto through the gate in this test."""
+    stand_in = Ec2Gate(aws_team.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stand_in.endpoint)
+    yield stand_in
+    stand_in.stop()
+
+
+def _scale(aws_team: AwsTeam, n: int) -> tuple[Any, ClusterError | None]:
+    """`scale(n)` on a team EC2 cluster whose scheduler VM is up (as the start leaves it; the scheduler's own VM
+    and comm are not part of scaling, so it is stood in by its address)."""
+    from types import SimpleNamespace
+
+    from distributed.core import Status
+
+    options = ec2_cluster_options(aws_team.manifest, ami=aws_team.ami, n_workers=0)
+
+    async def scenario() -> tuple[Any, ClusterError | None]:
+        cluster: Any = team_ec2_cluster_class()(asynchronous=True, team="ml-vision", **options)
+        cluster.scheduler = SimpleNamespace(address="tcp://10.40.0.10:8786", contact_address=None)
+        # What VMCluster._start and SpecCluster._start set up before the first worker.
+        cluster.new_spec = {"cls": cluster.worker_class, "options": cluster.worker_options}
+        cluster.status, cluster._lock = Status.running, asyncio.Lock()
+        try:
+            await cluster.scale(n)
+        except ClusterError as error:
+            return cluster, error
+        return cluster, None
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+
+
+def _terminate(aws_team: AwsTeam, instances: list[str]) -> None:
+    if instances:
+        aws_team.client("ec2").terminate_instances(InstanceIds=instances)
+
+
+def test_a_scale_ec2_allows_launches_tagged_encrypted_workers(aws_team: AwsTeam, gate: Ec2Gate) -> None:
+    before = set(_running(aws_team))
+    cluster, error = _scale(aws_team, 1)
+    started = sorted(set(_running(aws_team)) - before)
+    try:
+        assert error is None and len(started) == 1 and len(cluster.workers) == 1
+        instance = aws_team.client("ec2").describe_instances(InstanceIds=started)["Reservations"][0]["Instances"][0]
+        assert "PublicIpAddress" not in instance and instance["MetadataOptions"]["HttpTokens"] == "required"
+    finally:
+        _terminate(aws_team, started)
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("VcpuLimitExceeded", "You have requested more vCPU capacity than your current vCPU limit of 32 allows",
+         "an EC2 quota of the account is reached (VcpuLimitExceeded: You have requested more vCPU capacity than "
+         "your current vCPU limit of 32 allows): close running clusters (`teamstack status ml-vision`) or ask IT"),
+        ("MaxSpotInstanceCountExceeded", "Max spot instance count exceeded",
+         "no spot capacity for m7i.4xlarge (MaxSpotInstanceCountExceeded: Max spot instance count exceeded)"),
+    ],
+)  # fmt: skip
+def test_a_refused_scale_is_one_line_and_keeps_the_workers_that_started(
+    aws_team: AwsTeam, gate: Ec2Gate, code: str, message: str, expected: str
+) -> None:
+    """Two workers asked, EC2 launches one and refuses the other: one line, the raw ClientError as cause, the
+    launched worker kept, the refused one out of the cluster's spec (nothing half-created)."""
+    gate.refusal, gate.allowed = (code, message), 1
+    before = set(_running(aws_team))
+    cluster, error = _scale(aws_team, 2)
+    started = sorted(set(_running(aws_team)) - before)
+    try:
+        assert error is not None
+        line = str(error)
+        assert line.startswith(f"cannot add 1 Dask VM workers to cluster {cluster.name}: {expected}"), line
+        assert line.endswith(" (1 workers run)") and "\n" not in line
+        causes = []
+        cause: BaseException | None = error
+        while cause is not None:
+            causes.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        assert any(isinstance(c, ClientError) and c.response["Error"]["Code"] == code for c in causes)
+        assert len(started) == 1 and len(cluster.workers) == 1 and len(cluster.worker_spec) == 1
+    finally:
+        _terminate(aws_team, started)

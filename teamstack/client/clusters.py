@@ -643,6 +643,7 @@ def team_ec2_cluster_class() -> type:
 
             self._teamstack_team = team
             self._teamstack_options = dict(kwargs)
+            self._teamstack_failure: ClusterError | None = None
             # dask-cloudprovider sets process-wide TLS settings (require-encryption) as it starts: a failed
             # start puts the previous settings back, or every later local Dask comm would be refused.
             self._teamstack_comm_config = copy.deepcopy(dask.config.get("distributed.comm"))
@@ -661,23 +662,85 @@ def team_ec2_cluster_class() -> type:
             except BaseException as error:
                 raise ClusterError(await self.teamstack_failed(error)) from None
 
+        # --- scaling: distributed corrects the cluster towards its worker spec in a background task, where a
+        # refused RunInstances is only logged; here scale() waits for the correction and raises its one line.
+
+        async def _correct_state_internal(self) -> None:
+            before = set(self.workers)
+            try:
+                await super()._correct_state_internal()
+            except Exception as error:
+                if self.status == Status.starting:
+                    raise  # the start's own workers: _start reports them and cleans up
+                # Recorded for scale() to raise; raised here, tornado would log it with a traceback as well.
+                failure = ClusterError(await self._teamstack_scale_failed(error, before))
+                failure.__cause__ = error
+                self._teamstack_failure = failure
+
+        async def _teamstack_scale_failed(self, error: BaseException, before: set[Any]) -> str:
+            """The one line for workers that did not start; their VMs are terminated and they leave the spec,
+            so the cluster keeps the workers it has and nothing half-created."""
+            failed = {
+                name: worker
+                for name, worker in self.workers.items()
+                if name not in before and getattr(worker, "status", None) != Status.running
+            }
+            vms = [w.instance["InstanceId"] for w in failed.values() if getattr(w, "instance", None)]
+            for name in failed:
+                self.workers.pop(name, None)
+                self.worker_spec.pop(name, None)
+            message = f"cannot add {len(failed)} Dask VM workers to cluster {self.name}: " + await self._teamstack_why(
+                error
+            )
+            message += f" ({len(self.workers)} workers run)"
+            if vms:
+                try:
+                    async with self.boto_session.create_client(
+                        "ec2", region_name=self._teamstack_options.get("region")
+                    ) as client:
+                        await client.terminate_instances(InstanceIds=vms)
+                except Exception as cleanup:
+                    message += (
+                        f" (and VMs {', '.join(vms)} could not be terminated: {type(cleanup).__name__}; "
+                        "terminate them in the EC2 console)"
+                    )
+            return message
+
+        def scale(self, n: int = 0, memory: Any = None, cores: Any = None) -> Any:
+            """Scale to `n` workers and wait for the new VMs' launch: a refusal is one ClusterError line (the
+            workers that did not start are dropped, their VMs terminated). From the event loop (adaptive
+            scaling) it returns the awaitable."""
+            super().scale(n, memory=memory, cores=cores)
+            return self.sync(self._teamstack_scaled)
+
+        async def _teamstack_scaled(self) -> None:
+            await self._correct_state()  # a refusal is recorded, whichever correction met it
+            failure, self._teamstack_failure = self._teamstack_failure, None
+            if failure is not None:
+                raise failure
+
         def _teamstack_vms(self) -> list[str]:
             vms = [getattr(self, "scheduler", None), *getattr(self, "workers", {}).values()]
             return [vm.instance["InstanceId"] for vm in vms if getattr(vm, "instance", None)]
 
-        async def teamstack_failed(self, error: BaseException) -> str:
-            """The one line for `error`, after terminating whatever VMs this cluster launched."""
+        async def _teamstack_why(self, error: BaseException) -> str:
+            """EC2's refusal in a phrase (an UnauthorizedOperation decoded when your identity may)."""
             import asyncio
 
             import boto3
-            import dask.config
 
             from teamstack.client.ec2_errors import decode_authorization, describe_ec2_failure
 
-            region = self._teamstack_options.get("region")
-            sts = boto3.session.Session(region_name=region).client("sts")
+            sts = boto3.session.Session(region_name=self._teamstack_options.get("region")).client("sts")
             decoded = await asyncio.get_running_loop().run_in_executor(None, decode_authorization, sts, error)
-            message = describe_ec2_failure(error, self._teamstack_options, self._teamstack_team, decoded)
+            return describe_ec2_failure(error, self._teamstack_options, self._teamstack_team, decoded)
+
+        async def teamstack_failed(self, error: BaseException) -> str:
+            """The one line for `error`, after terminating whatever VMs this cluster launched."""
+            import dask.config
+
+            region = self._teamstack_options.get("region")
+            message = await self._teamstack_why(error)
             vms = self._teamstack_vms()
             self.status = Status.closed
             dask.config.config["distributed"]["comm"] = self._teamstack_comm_config
