@@ -80,7 +80,30 @@ def test_the_add_ons_upstreams_have_cache_rules(no_nat: Plan) -> None:
         template = templates[rule["ecrRepositoryPrefix"]]
         assert template["appliedFors"] == ["PULL_THROUGH_CACHE"]
         assert template["imageTagMutability"] == "IMMUTABLE"
-        assert template["encryptionConfigurations"][0]["encryptionType"] in {"AES256", "KMS"}
+    # The nodes' caches like the team's repositories: the team key and the team's tags, through a creation role.
+    key_arn = no_nat.outputs["kmsKeyArn"]
+    (team_repository,) = [
+        r for r in no_nat.of_type("aws:ecr/repository:Repository") if r.inputs["name"] == f"{STACK}/dask"
+    ]
+    role_name = naming.role_name(STACK, "ecr-cache-creation")
+    (role,) = [r for r in no_nat.of_type("aws:iam/role:Role") if r.inputs["name"] == role_name]
+    for prefix in (ghcr, k8s):
+        template = templates[prefix]
+        assert template["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key_arn}]
+        assert template["encryptionConfigurations"] == team_repository.inputs["encryptionConfigurations"]
+        assert template["resourceTags"] == team_repository.inputs["tags"]
+        assert template["customRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/{role_name}"
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert [(s["Principal"], s["Action"]) for s in trust] == [({"Service": "ecr.amazonaws.com"}, ["sts:AssumeRole"])]
+    (grants,) = [
+        r for r in no_nat.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == f"{STACK}-registry-cache-creation"
+    ]
+    statements = {s["Sid"]: s for s in json.loads(grants.inputs["policy"])["Statement"]}
+    assert statements.keys() == {"CreateCacheRepositories", "EncryptThemWithTheTeamKey"}
+    assert statements["CreateCacheRepositories"]["Resource"] == [
+        f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{prefix}/*" for prefix in (ghcr, k8s)
+    ]
+    assert statements["EncryptThemWithTheTeamKey"]["Resource"] in (key_arn, [key_arn])
 
 
 def test_cache_rules_meet_ecrs_own_shapes(no_nat: Plan) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.aws import iam_documents as docs
 from teamstack import naming, registries
 
 
@@ -96,10 +97,16 @@ class RegistryArgs:
     # The nodes' add-on mirrors (natMode none; none with a NAT), and the ghcr.io cache's Secrets Manager secret.
     node_caches: Sequence[registries.EcrCache] = ()
     ghcr_credential_arn: str | None = None
+    # Where the caches' repositories live (their creation role's grants), needed with node_caches.
+    account_id: str = ""
+    region: str = ""
+    partition: str = "aws"
 
     def __post_init__(self) -> None:
         if any(c.needs_credential for c in self.node_caches) and not self.ghcr_credential_arn:
             raise ValueError("the ghcr.io cache needs ghcr_credential_arn")  # refused earlier by validation
+        if self.node_caches and not (self.account_id and self.region):
+            raise ValueError("node caches need the account and region of their repositories")
 
 
 class Registry(pulumi.ComponentResource):
@@ -131,6 +138,7 @@ class Registry(pulumi.ComponentResource):
         )
         # Only the nodes' caches: the ECR Public one serves the builds, whose CodeBuild project has a route out.
         self.node_cache_prefixes = [naming.ecr_cache_prefix(team, cache.suffix) for cache in args.node_caches]
+        creation_role = self._creation_role(name, team, args) if args.node_caches else None
         for cache, cache_prefix in zip(args.node_caches, self.node_cache_prefixes, strict=True):
             self._pull_through_cache(
                 f"{name}-{cache.suffix}",
@@ -138,6 +146,8 @@ class Registry(pulumi.ComponentResource):
                 cache.upstream,
                 args.ghcr_credential_arn if cache.needs_credential else None,
                 f"Images the nodes pull from {cache.upstream} ({cache.serves}) without internet egress",
+                creation_role=creation_role,
+                args=args,
             )
         self.arn = self.repository.arn
         self.url = self.repository.repository_url
@@ -165,11 +175,20 @@ class Registry(pulumi.ComponentResource):
         )
 
     def _pull_through_cache(
-        self, resource_name: str, prefix: str, upstream: str, credential_arn: str | None, description: str
+        self,
+        resource_name: str,
+        prefix: str,
+        upstream: str,
+        credential_arn: str | None,
+        description: str,
+        *,
+        creation_role: tuple[aws.iam.Role, aws.iam.RolePolicy] | None = None,
+        args: RegistryArgs | None = None,
     ) -> None:
         """A pull-through cache rule and the creation template of the repositories its first pulls create:
         immutable tags, encrypted, cached images that nobody re-pulled for a year expire (the next pull imports
-        them again)."""
+        them again). With a creation role, like the team's repositories: the team key and the team's tags (ECR
+        applies both only through a role of the template's own)."""
         aws.ecr.PullThroughCacheRule(
             resource_name,
             ecr_repository_prefix=prefix,
@@ -177,18 +196,68 @@ class Registry(pulumi.ComponentResource):
             credential_arn=credential_arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        if creation_role is not None and args is not None:
+            role, grants = creation_role
+            encryption = aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
+                encryption_type="KMS", kms_key=args.kms_key_arn
+            )
+            extra: dict[str, Any] = {"custom_role_arn": role.arn, "resource_tags": dict(args.tags)}
+            opts = pulumi.ResourceOptions(parent=self, depends_on=[grants])
+        else:
+            encryption = aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(encryption_type="AES256")
+            extra, opts = {}, pulumi.ResourceOptions(parent=self)
         aws.ecr.RepositoryCreationTemplate(
             f"{resource_name}-template",
             prefix=prefix,
             applied_fors=["PULL_THROUGH_CACHE"],
             description=description,
             image_tag_mutability="IMMUTABLE",
-            encryption_configurations=[
-                aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(encryption_type="AES256")
-            ],
+            encryption_configurations=[encryption],
             lifecycle_policy=json.dumps(cache_lifecycle_policy(365)),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=opts,
+            **extra,
         )
+
+    def _creation_role(self, name: str, team: str, args: RegistryArgs) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        """The role ECR assumes to create the node caches' repositories with the team key and tags (ECR user guide,
+        "Create an IAM role for repository creation templates": its trust and its actions, here on the caches'
+        prefixes and the team key only). The trust has no source condition, as documented: ECR takes only a role
+        of the registry's own account."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-cache-creation",
+            name=naming.role_name(team, "ecr-cache-creation"),
+            assume_role_policy=json.dumps(
+                docs.document(
+                    docs.statement("TrustEcr", ["sts:AssumeRole"], principals={"Service": "ecr.amazonaws.com"})
+                )
+            ),
+            max_session_duration=3600,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        repositories = [
+            f"arn:{args.partition}:ecr:{args.region}:{args.account_id}:repository/{prefix}/*"
+            for prefix in self.node_cache_prefixes
+        ]
+        grants = aws.iam.RolePolicy(
+            f"{name}-cache-creation",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                docs.document(
+                    docs.statement(
+                        "CreateCacheRepositories", ["ecr:CreateRepository", "ecr:TagResource"], repositories
+                    ),
+                    docs.statement(
+                        "EncryptThemWithTheTeamKey",
+                        ["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
+                        [args.kms_key_arn],
+                    ),
+                )
+            ),
+            opts=child,
+        )
+        return role, grants
 
     def _repository(self, resource_name: str, repository_name: str, args: RegistryArgs) -> aws.ecr.Repository:
         """A team repository: immutable tags (image tags and cache keys are content hashes), scanned on push,

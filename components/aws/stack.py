@@ -129,6 +129,9 @@ class AwsTeamStack(pulumi.ComponentResource):
                 # Without a NAT the nodes pull the add-ons' images through ECR pull-through caches.
                 node_caches=registries.AWS_NODE_CACHES if team.nat_mode == "none" else (),
                 ghcr_credential_arn=team.ghcr_credential_arn,
+                account_id=account,
+                region=region,
+                partition=env.partition,
             ),
             child,
         )
