@@ -939,6 +939,10 @@ _OTHER_CLOUD_REASONS: dict[tuple[str | int, ...], str] = {
     ("gcp", "interfaceEndpoints"): (
         "is an AWS setting; GCP nodes reach Google APIs through Private Google Access at no charge"
     ),
+    ("gcp", "ghcrCredentialArn"): (
+        "is an AWS setting (ECR caches ghcr.io only with a GitHub token); GKE pulls ghcr.io through the team's "
+        "Artifact Registry mirror, which needs none"
+    ),
     ("gcp", "systemNodeGroup", "instanceTypes"): "is an AWS setting; GCP pools take machineType",
     ("gcp", "nodeGroups", "*", "instanceTypes"): "is an AWS setting; a GCP pool takes one machineType",
 }

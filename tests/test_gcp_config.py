@@ -305,6 +305,16 @@ CORPUS = [
         set_(("teamstack:interfaceEndpoints",), True),
     ),
     Case(
+        "ghcr-credential-on-gcp",
+        "teamstack:ghcrCredentialArn",
+        "is an AWS setting (ECR caches ghcr.io only with a GitHub token); GKE pulls ghcr.io through the team's "
+        "Artifact Registry mirror",
+        set_(
+            ("teamstack:ghcrCredentialArn",),
+            "arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/x",
+        ),
+    ),
+    Case(
         "system-aws-types",
         "teamstack:systemNodeGroup.instanceTypes",
         "is an AWS setting",
