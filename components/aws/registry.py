@@ -71,13 +71,14 @@ def upstream_prefix(team: str) -> str:
     return prefix
 
 
-def cache_lifecycle_policy(expiry_days: int) -> dict[str, Any]:
-    """Layer-cache entries nobody reused for `expiry_days` are rebuilt on demand: expire them."""
+def cache_lifecycle_policy(expiry_days: int, what: str = "build-cache layers") -> dict[str, Any]:
+    """Layer-cache entries (or cached upstream images) nobody reused for `expiry_days` are rebuilt (or pulled
+    again) on demand: expire them."""
     return {
         "rules": [
             {
                 "rulePriority": 1,
-                "description": f"Expire build-cache layers after {expiry_days} days",
+                "description": f"Expire {what} after {expiry_days} days",
                 "selection": {"tagStatus": "any", "countType": "sinceImagePushed", "countUnit": "days",
                               "countNumber": expiry_days},
                 "action": {"type": "expire"},
@@ -112,6 +113,7 @@ class RegistryArgs:
 class Registry(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("teamstack:aws:Registry", name, None, opts)
+        self._args = args
         self.repository = self._repository(f"{name}-repo", args.repository_name, args)
         aws.ecr.LifecyclePolicy(
             f"{name}-lifecycle",
@@ -147,7 +149,6 @@ class Registry(pulumi.ComponentResource):
                 args.ghcr_credential_arn if cache.needs_credential else None,
                 f"Images the nodes pull from {cache.upstream} ({cache.serves}) without internet egress",
                 creation_role=creation_role,
-                args=args,
             )
         self.arn = self.repository.arn
         self.url = self.repository.repository_url
@@ -183,7 +184,6 @@ class Registry(pulumi.ComponentResource):
         description: str,
         *,
         creation_role: tuple[aws.iam.Role, aws.iam.RolePolicy] | None = None,
-        args: RegistryArgs | None = None,
     ) -> None:
         """A pull-through cache rule and the creation template of the repositories its first pulls create:
         immutable tags, encrypted, cached images that nobody re-pulled for a year expire (the next pull imports
@@ -196,12 +196,12 @@ class Registry(pulumi.ComponentResource):
             credential_arn=credential_arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        if creation_role is not None and args is not None:
+        if creation_role is not None:
             role, grants = creation_role
             encryption = aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(
-                encryption_type="KMS", kms_key=args.kms_key_arn
+                encryption_type="KMS", kms_key=self._args.kms_key_arn
             )
-            extra: dict[str, Any] = {"custom_role_arn": role.arn, "resource_tags": dict(args.tags)}
+            extra: dict[str, Any] = {"custom_role_arn": role.arn, "resource_tags": dict(self._args.tags)}
             opts = pulumi.ResourceOptions(parent=self, depends_on=[grants])
         else:
             encryption = aws.ecr.RepositoryCreationTemplateEncryptionConfigurationArgs(encryption_type="AES256")
@@ -213,7 +213,9 @@ class Registry(pulumi.ComponentResource):
             description=description,
             image_tag_mutability="IMMUTABLE",
             encryption_configurations=[encryption],
-            lifecycle_policy=json.dumps(cache_lifecycle_policy(365)),
+            lifecycle_policy=json.dumps(
+                cache_lifecycle_policy(365, "build-cache layers" if creation_role is None else "cached images")
+            ),
             opts=opts,
             **extra,
         )
