@@ -124,6 +124,8 @@ def test_cache_rules_meet_ecrs_own_shapes(no_nat: Plan) -> None:
         assert len(naming.ecr_cache_prefix(longest, cache.suffix)) <= prefix_shape["max"]
     upstreams = set(shapes["UpstreamRegistry"]["enum"])
     assert {"github-container-registry", "k8s"} <= upstreams
+    # The refusal names every upstream ECR caches: a new one in botocore (nvcr.io one day?) fails here, to revisit.
+    assert len(registries.ECR_CACHEABLE_UPSTREAMS) == len(upstreams)
     assert not any("nvidia" in u or "nvcr" in u or "ngc" in u for u in upstreams)
     assert registries.split_image(spec.DEVICE_PLUGIN_IMAGE)[0] == registries.NVCR
 
