@@ -185,36 +185,86 @@ class PodContainer:
     read_only_root: bool = True
 
 
+def _pod_launcher(
+    sandbox: BuildahSandbox, image: str, pod: PodContainer, workdir: Path, network: str
+) -> tuple[list[str], str]:
+    """The command line that starts `pod` in a new container of `image` (tests/pod_exec.py), and the container.
+    `network`: "host", "own" (a new network namespace, loopback up) or "/proc/<pid>/ns/net" (join that one)."""
+    config = json.loads(sandbox.image_config(image))["OCIv1"]["config"]
+    env = dict(entry.split("=", 1) for entry in config.get("Env", []))
+    container = sandbox.buildah("from", "--quiet", "--tls-verify=false", image)
+    spec = {
+        "root": sandbox.buildah("mount", container),
+        "volumes": {target: str(source) for target, source in pod.volumes.items()},
+        "read_only_root": pod.read_only_root,
+        "uid": pod.uid,
+        "gid": pod.gid,
+        "cwd": config.get("WorkingDir") or "/",
+        "env": {**env, **pod.env},
+        "command": pod.command,
+        "loopback_up": network == "own",
+    }
+    spec_file = workdir / f"pod-{container}.json"
+    spec_file.write_text(json.dumps(spec))
+    unshare = ["unshare", "--mount", *(["--net"] if network == "own" else []), "--propagation", "private", "--"]
+    join = [] if network in ("host", "own") else ["nsenter", f"--net={network}", "--"]
+    return [*join, *unshare, sys.executable, "-I", str(POD_EXEC), str(spec_file)], container
+
+
+def _remove(sandbox: BuildahSandbox, container: str) -> None:
+    sandbox.buildah("umount", container, check=False)
+    sandbox.buildah("rm", container, check=False)
+
+
 def run_as_pod(
     sandbox: BuildahSandbox, image: str, pod: PodContainer, workdir: Path, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """`pod.command` in a container of `image` as the kubelet's runtime would start it (tests/pod_exec.py): the
     image's environment and working directory, the pod's uid/gid, its volumes bound read-only, a read-only root,
     the host's network. Returns when it exits; the container is removed."""
-    config = json.loads(sandbox.image_config(image))["OCIv1"]["config"]
-    env = dict(entry.split("=", 1) for entry in config.get("Env", []))
-    container = sandbox.buildah("from", "--quiet", "--tls-verify=false", image)
+    launcher, container = _pod_launcher(sandbox, image, pod, workdir, "host")
     try:
-        spec = {
-            "root": sandbox.buildah("mount", container),
-            "volumes": {target: str(source) for target, source in pod.volumes.items()},
-            "read_only_root": pod.read_only_root,
-            "uid": pod.uid,
-            "gid": pod.gid,
-            "cwd": config.get("WorkingDir") or "/",
-            "env": {**env, **pod.env},
-            "command": pod.command,
-        }
-        spec_file = workdir / f"pod-{container}.json"
-        spec_file.write_text(json.dumps(spec))
-        launcher = [sys.executable, "-I", str(POD_EXEC), str(spec_file)]
-        return subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "--", *launcher],
-            capture_output=True, text=True, timeout=timeout, check=False,
-        )  # fmt: skip
+        return subprocess.run(launcher, capture_output=True, text=True, timeout=timeout, check=False)
     finally:
-        sandbox.buildah("umount", container, check=False)
-        sandbox.buildah("rm", container, check=False)
+        _remove(sandbox, container)
+
+
+@dataclass
+class PodProcess:
+    """A pod's container running in the background (its own process group); `network` joins its namespace."""
+
+    process: subprocess.Popen[bytes]
+    container: str
+    sandbox: BuildahSandbox
+
+    @property
+    def network(self) -> str:
+        return f"/proc/{self.process.pid}/ns/net"
+
+    def stop(self) -> None:
+        DaskProcess(self.process, self.container, self.sandbox).stop()
+        _remove(self.sandbox, self.container)
+
+
+def start_as_pod(
+    sandbox: BuildahSandbox, image: str, pod: PodContainer, workdir: Path, log: Path, network: str = "own"
+) -> PodProcess:
+    """`pod.command` as `run_as_pod` starts it, in the background: by default in a network namespace of its own
+    (as a pod has: its fixed ports cannot collide with the host's); `network=<other>.network` shares another's."""
+    launcher, container = _pod_launcher(sandbox, image, pod, workdir, network)
+    with log.open("wb") as handle:
+        process = subprocess.Popen(launcher, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    started = PodProcess(process, container, sandbox)
+    if network == "own":
+        # Until unshare has run, the pid's namespace is still this machine's: a probe sent there would be answered
+        # by whatever listens on the host (another test's scheduler on 8787, say).
+        deadline = time.monotonic() + 30
+        while os.readlink(started.network) == os.readlink("/proc/self/ns/net"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                started.stop()
+                raise RuntimeError(f"the pod did not get its own network: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+    return started
 
 
 def wait_for_port(port: int, process: DaskProcess, log: Path, timeout: float = 60) -> None:

@@ -3,14 +3,16 @@
     unshare --mount --propagation private -- python -I pod_exec.py SPEC.json
 
 SPEC: {"root": the image's mounted rootfs, "volumes": {path in the container: host folder}, "read_only_root": bool,
-"uid": int, "gid": int, "cwd": the image's WorkingDir, "env": {...}, "command": [...]}.
+"uid": int, "gid": int, "cwd": the image's WorkingDir, "env": {...}, "command": [...], "loopback_up": bool}.
 
-What runc does for a Kubernetes container, in its order: bind the volumes (read-only) over mount points it creates,
-make the root read-only (`readOnlyRootFilesystem`), chroot, change to the working directory while still root (so a
-directory the user cannot enter does not stop the start), drop to the pod's uid/gid with no supplementary groups,
-and exec the command itself (no shell; a bare name is looked up on the container's PATH). Like runc, a command that
-cannot be executed is one `exec: ...` line on stderr, here with exit code 127. No network namespace: the host's
-loopback is the container's, so a stand-in on 127.0.0.1 is reachable. Standard library only.
+What runc does for a Kubernetes container, in its order: mount /proc and /dev, bind the volumes (read-only) over
+mount points it creates, make the root read-only (`readOnlyRootFilesystem`), chroot, change to the working
+directory while still root (so a directory the user cannot enter does not stop the start), drop to the pod's
+uid/gid with no supplementary groups, and exec the command itself (no shell; a bare name is looked up on the
+container's PATH). Like runc, a command that cannot be executed is one `exec: ...` line on stderr, here with exit
+code 127. The network is the caller's: the host's (a stand-in on 127.0.0.1 is reachable), or a pod's own when
+started under `unshare --net` with `loopback_up` (then fixed ports such as the scheduler's 8786 cannot collide with
+anything on the host) or inside such a namespace with `nsenter --net`. Standard library only.
 """
 
 from __future__ import annotations
@@ -63,7 +65,12 @@ def main(spec_file: str) -> int:
     with open(spec_file, encoding="utf-8") as file:
         spec = json.load(file)
     root = spec["root"]
+    if spec.get("loopback_up"):
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     _mount("--bind", root, root)  # its own mount, so that it can be made read-only below
+    # What every container has: /proc (this pid namespace's) and /dev (with /dev/shm, which multiprocessing needs).
+    _mount("-t", "proc", "proc", _inside(root, "/proc"))
+    _mount("--rbind", "/dev", _inside(root, "/dev"))
     for target, source in spec["volumes"].items():
         _mount("--bind", "-o", "ro", source, _inside(root, target))
     if spec["read_only_root"]:

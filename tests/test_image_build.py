@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +34,7 @@ from image_standins import (
     buildah_sandbox,
     run_as_pod,
     run_in_image,
+    start_as_pod,
     test_base,
     wait_for_port,
 )
@@ -284,6 +287,78 @@ def test_the_image_runs_the_containerfiles_python_and_nothing_else(
     gone = run_as_pod(buildah_sandbox, cpu_image, _reaper_pod(old, kube, tmp_path / "old"), tmp_path)
     assert gone.returncode == 127 and gone.stderr == 'exec: "/opt/conda/bin/python": no such file or directory\n'
     assert kube.state.requests == []
+
+
+def _in_network(network: str, code: str) -> subprocess.CompletedProcess[str]:
+    """This machine's Python, in a pod's network namespace (as the kubelet's probes reach the pod)."""
+    return subprocess.run(["nsenter", f"--net={network}", "--", sys.executable, "-I", "-c", code],
+                          capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+
+
+def _get(url: str) -> str:
+    return f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read().decode())"
+
+
+def _kubelet_expand(args: list[str], env: dict[str, str]) -> list[str]:
+    """`$(NAME)` in a container's args, as the kubelet expands it from the container's env."""
+    return [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), arg) for arg in args]
+
+
+def test_the_operators_scheduler_and_worker_pods_start_from_the_built_image(
+    buildah_sandbox: BuildahSandbox, cpu_image: str, tmp_path: Path
+) -> None:
+    """The DaskCluster the client submits (kube_cluster_spec) and the worker Deployment the Dask operator makes
+    of it (its own build_worker_deployment_spec), started from the built image: no command, so the args run on the
+    image's PATH as its user (runAsNonRoot without runAsUser), the scheduler in a network of its own on its fixed
+    ports. The scheduler's readiness probe passes; the worker registers under the name the operator gave it. Only
+    DASK_SCHEDULER_ADDRESS is changed: there is no cluster DNS here, the pods share one network namespace."""
+    from dask_kubernetes.operator.controller.controller import build_worker_deployment_spec
+    from standins import planned_manifest
+
+    from teamstack.client.clusters import kube_cluster_spec
+
+    cluster = kube_cluster_spec(planned_manifest(), name="probe", image=cpu_image)
+    (scheduler,) = cluster["spec"]["scheduler"]["spec"]["containers"]
+    deployment = build_worker_deployment_spec(
+        "probe-default", "ml-vision", "probe", "0a1b2c", cluster["spec"]["worker"]["spec"], {}, {}
+    )
+    (worker,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "command" not in scheduler and "command" not in worker  # the image has no entrypoint: args are the command
+    image_user = json.loads(buildah_sandbox.image_config(cpu_image))["OCIv1"]["config"]["User"]
+    user, group = (int(n) for n in image_user.split(":"))
+    assert user > 0 and cluster["spec"]["scheduler"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    probe = scheduler["readinessProbe"]["httpGet"]
+    port = next(p["containerPort"] for p in scheduler["ports"] if p["name"] == probe["port"])
+
+    running = start_as_pod(buildah_sandbox, cpu_image, PodContainer(scheduler["args"], user, group, {}, {}, False),
+                           tmp_path, tmp_path / "scheduler.log")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while (ready := _in_network(running.network, _get(f"http://127.0.0.1:{port}{probe['path']}"))).returncode:
+            assert running.process.poll() is None, (tmp_path / "scheduler.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, ready.stderr[-2000:]
+            time.sleep(0.5)
+        assert ready.stdout.strip() == "ok"
+        env = {item["name"]: item["value"] for item in worker["env"]}
+        env["DASK_SCHEDULER_ADDRESS"] = "tcp://127.0.0.1:8786"
+        args = _kubelet_expand(worker["args"], env)
+        joined = start_as_pod(buildah_sandbox, cpu_image, PodContainer(args, user, group, env, {}, False), tmp_path,
+                              tmp_path / "worker.log", network=running.network)  # fmt: skip
+        try:
+            while True:
+                asked = _in_network(running.network, _get(f"http://127.0.0.1:{port}/json/identity.json"))
+                assert asked.returncode == 0, asked.stderr[-2000:]
+                identity = json.loads(asked.stdout)
+                if identity["workers"]:
+                    break
+                assert joined.process.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
+                time.sleep(0.5)
+            assert [w["name"] for w in identity["workers"].values()] == [env["DASK_WORKER_NAME"]]
+        finally:
+            joined.stop()
+    finally:
+        running.stop()
 
 
 def test_the_vm_scheduler_command_of_dask_cloudprovider_starts_in_the_image(
