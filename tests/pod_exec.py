@@ -17,14 +17,25 @@ anything on the host) or inside such a namespace with `nsenter --net`. Standard 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 
 
 def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True)
+
+
+def _loopback_up() -> None:
+    """`ip link set lo up` without iproute2 (not on every CI host): SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH22x", b"lo", 0)  # struct ifreq: the name, then ifr_flags
+        flags = struct.unpack("16sH22x", fcntl.ioctl(sock, 0x8913, request))[1]
+        fcntl.ioctl(sock, 0x8914, struct.pack("16sH22x", b"lo", flags | 0x1))
 
 
 def _inside(root: str, target: str) -> str:
@@ -66,7 +77,7 @@ def main(spec_file: str) -> int:
         spec = json.load(file)
     root = spec["root"]
     if spec.get("loopback_up"):
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        _loopback_up()
     _mount("--bind", root, root)  # its own mount, so that it can be made read-only below
     # What every container has: /proc (this pid namespace's) and /dev (with /dev/shm, which multiprocessing needs).
     _mount("-t", "proc", "proc", _inside(root, "/proc"))
