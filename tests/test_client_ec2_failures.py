@@ -304,8 +304,8 @@ def test_a_refused_scale_is_one_line_and_keeps_the_workers_that_started(
     try:
         assert error is not None
         line = str(error)
-        assert line.startswith(f"cannot add 1 Dask VM workers to cluster {cluster.name}: {expected}"), line
-        assert line.endswith(" (1 workers run)") and "\n" not in line
+        assert line.startswith(f"cannot add a Dask VM worker to cluster {cluster.name}: {expected}"), line
+        assert line.endswith(" (1 worker runs)") and "\n" not in line
         causes = []
         cause: BaseException | None = error
         while cause is not None:

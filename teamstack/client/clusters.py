@@ -689,10 +689,10 @@ def team_ec2_cluster_class() -> type:
             for name in failed:
                 self.workers.pop(name, None)
                 self.worker_spec.pop(name, None)
-            message = f"cannot add {len(failed)} Dask VM workers to cluster {self.name}: " + await self._teamstack_why(
-                error
-            )
-            message += f" ({len(self.workers)} workers run)"
+            workers = "a Dask VM worker" if len(failed) == 1 else f"{len(failed)} Dask VM workers"
+            message = f"cannot add {workers} to cluster {self.name}: " + await self._teamstack_why(error)
+            running = len(self.workers)
+            message += f" ({running} worker runs)" if running == 1 else f" ({running} workers run)"
             if vms:
                 try:
                     async with self.boto_session.create_client(
