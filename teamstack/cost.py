@@ -432,32 +432,37 @@ def estimate(resources: list[Resource], region: str | None = None) -> Estimate:
 
 # --- what one Dask cluster costs while it runs ------------------------------------------------------------------
 
-# Share of a node's vCPUs and memory left for pods after the kubelet's reservations, eviction threshold and the
-# DaemonSets (GKE measures about 0.45 vCPU and 0.65 GiB a node; EKS reserves 255 MiB + 11 MiB a pod): an
-# estimate, so the count of workers per node errs on the low (dearer) side.
-_ALLOCATABLE_CPU = 0.9
-_ALLOCATABLE_MEMORY = 0.85
-
-
-def node_shape(cloud: Cloud, name: str) -> tuple[float, float]:
-    """(vCPUs, memory GiB) of an instance or machine type, from the dated catalogues (teamstack/data/)."""
+def node_shape(cloud: Cloud, name: str) -> tuple[int, int]:
+    """(vCPUs, memory MiB) of an instance or machine type, from the dated catalogues (teamstack/data/)."""
     from teamstack.validation import catalogue
 
     machine = catalogue.aws_instance(name) if cloud == "aws" else catalogue.gcp_machine(name)
     if machine is None:
         raise PriceError(f"{name!r} is not in the {cloud} catalogue (teamstack/data/)")
-    return float(machine.vcpus), machine.memory_mib / 1024
+    return machine.vcpus, machine.memory_mib
 
 
 def workers_per_node(
-    vcpu: float, memory_gib: float, worker_cpu: float, worker_memory_gib: float, gpus: int = 0, worker_gpus: int = 0
+    cloud: Cloud, vcpus: int, memory_mib: int, worker_cpu: float, worker_memory_gib: float, gpus: int = 0,
+    worker_gpus: int = 0,
 ) -> int:
-    """How many workers of that size one node holds (at least one: a worker bigger than a node never starts,
-    which the cluster start reports, not this estimate)."""
-    fits = [int(vcpu * _ALLOCATABLE_CPU // worker_cpu), int(memory_gib * _ALLOCATABLE_MEMORY // worker_memory_gib)]
-    if worker_gpus:
-        fits.append(gpus // worker_gpus)
-    return max(1, min(fits))
+    """How many workers of that size one node holds, by the kubelet's allocatable (`validation.limits`, the rule
+    the scale check uses too); at least one: a worker bigger than a node never starts, which the cluster start
+    reports, not this estimate."""
+    from teamstack.validation import limits
+
+    return max(
+        1,
+        limits.workers_per_node(
+            cloud,
+            vcpus,
+            memory_mib,
+            worker_cpu=worker_cpu,
+            worker_memory_mib=worker_memory_gib * 1024,
+            gpus=gpus,
+            worker_gpus=worker_gpus,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -520,13 +525,15 @@ def kube_cluster_rate(
     best: tuple[float, int, str, bool] | None = None
     for group in groups:
         for node_type in group.instance_types:
-            vcpu, memory = node_shape(manifest.cloud, node_type)
+            vcpus, memory_mib = node_shape(manifest.cloud, node_type)
             accelerator = group.gpu_accelerator or group.labels.get("teamstack.io/gpu-type")
             gpu_type = accelerator if manifest.cloud == "gcp" else None
             hourly = _node_hourly(
                 table, manifest.cloud, node_type, group.capacity == "spot", gpu_type, group.gpus_per_node
             )
-            per_node = workers_per_node(vcpu, memory, worker_cpu, worker_memory, group.gpus_per_node, worker_gpus)
+            per_node = workers_per_node(
+                manifest.cloud, vcpus, memory_mib, worker_cpu, worker_memory, group.gpus_per_node, worker_gpus
+            )
             per_worker = hourly / per_node
             if best is None or per_worker > best[0] / best[1]:
                 best = (hourly, per_node, node_type, group.capacity == "spot")

@@ -16,10 +16,42 @@ def _manifest(plan: Plan) -> TeamManifest:
 
 
 def test_workers_are_packed_by_cpu_memory_and_gpus() -> None:
-    # 16 vCPU / 64 GiB: 14.4 allocatable vCPUs hold 3 workers of 4 CPUs; 54.4 GiB hold 3 of 15 GiB.
-    assert cost.workers_per_node(16, 64, 4, 15) == 3
-    assert cost.workers_per_node(48, 192, 3, 12, gpus=4, worker_gpus=1) == 4  # the GPUs bind first
-    assert cost.workers_per_node(4, 16, 8, 32) == 1  # never zero
+    # 16 vCPU / 64 GiB on EKS: 15.89 allocatable vCPUs hold 3 workers of 4 CPUs (62.5 GiB would hold 4 of 15 GiB).
+    assert cost.workers_per_node("aws", 16, 64 * 1024, 4, 15) == 3
+    assert cost.workers_per_node("aws", 48, 192 * 1024, 3, 12, gpus=4, worker_gpus=1) == 4  # the GPUs bind first
+    assert cost.workers_per_node("aws", 4, 16 * 1024, 8, 32) == 1  # never zero
+    # GKE reserves more memory of a 16 GiB node than EKS does: 13.4 GiB allocatable against 14.5 GiB, so one
+    # worker of 6.8 GiB on GKE and two on EKS.
+    assert cost.workers_per_node("gcp", 4, 16 * 1024, 1, 6.8) == 1
+    assert cost.workers_per_node("aws", 4, 16 * 1024, 1, 6.8) == 2
+
+
+@pytest.mark.parametrize("stack", ["ml-vision"])
+def test_the_estimate_and_the_scale_check_pack_workers_alike(plan: Plan) -> None:
+    """One packing rule: the $/hour estimate and the scale check agree on workers per node for every group."""
+    from decimal import Decimal
+
+    from teamstack import quantity
+    from teamstack.client import scaling
+
+    manifest = _manifest(plan)
+    assert manifest.dask is not None
+    for gpu in (False, True):
+        requests = (manifest.dask.gpu_worker_resources if gpu else manifest.dask.worker_resources).requests
+        parsed = {k: Decimal(quantity.parse(v)) for k, v in requests.items()}
+        worker = scaling.Worker(
+            replicas=1, requests=parsed, limits=parsed, node_selector={}, affinity={}, priority_class=None
+        )
+        for group in (g for g in manifest.node_groups if g.kind == ("gpu" if gpu else "cpu")):
+            for node_type in group.instance_types:
+                vcpus, memory_mib = cost.node_shape("aws", node_type)
+                estimate = cost.workers_per_node(
+                    "aws", vcpus, memory_mib, float(quantity.parse(requests["cpu"])),
+                    float(quantity.parse(requests["memory"])) / 2**30, group.gpus_per_node,
+                    int(requests.get("nvidia.com/gpu", "0")),
+                )  # fmt: skip
+                single = group.model_copy(update={"instance_types": [node_type]})
+                assert scaling.workers_per_node(manifest, single, worker) == estimate, (group.name, node_type)
 
 
 @pytest.mark.parametrize("stack", ["ml-vision"])

@@ -125,17 +125,16 @@ def workers_per_node(manifest: TeamManifest, group: NodeGroup, worker: Worker) -
         machine = catalogue.aws_instance(name) if manifest.cloud == "aws" else catalogue.gcp_machine(name)
         if machine is None:
             continue
-        fits = []
-        cpu = worker.requests.get("cpu")
-        if cpu:
-            fits.append(int(Decimal(limits.allocatable_cpu_millis(machine.vcpus)) / (cpu * 1000)))
-        memory = worker.requests.get("memory")
-        if memory:
-            mib = Decimal(limits.allocatable_memory_mib(machine.memory_mib, manifest.cloud))
-            fits.append(int(mib * 2**20 / memory))
-        if worker.gpus:
-            fits.append(group.gpus_per_node // worker.gpus)
-        per_node = max(min(fits), 0) if fits else limits.EKS_MAX_PODS
+        cpu, memory = worker.requests.get("cpu"), worker.requests.get("memory")
+        per_node = limits.workers_per_node(
+            manifest.cloud,
+            machine.vcpus,
+            machine.memory_mib,
+            worker_cpu=float(cpu) if cpu else None,
+            worker_memory_mib=float(memory) / 2**20 if memory else None,
+            gpus=group.gpus_per_node,
+            worker_gpus=worker.gpus,
+        )
         best = per_node if best is None else max(best, per_node)
     return best
 

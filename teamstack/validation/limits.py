@@ -39,6 +39,29 @@ def allocatable_memory_mib(memory_mib: int, cloud: str) -> int:
     return int(memory_mib - reserved - EVICTION_MIB)
 
 
+def workers_per_node(
+    cloud: str,
+    vcpus: int,
+    memory_mib: int,
+    *,
+    worker_cpu: float | None,
+    worker_memory_mib: float | None,
+    gpus: int = 0,
+    worker_gpus: int = 0,
+) -> int:
+    """How many workers with these requests one node's allocatable holds (0: not even one). The one packing rule
+    of the platform: the scale check and the cluster cost estimate read it, and validation's "a worker fits a node"
+    uses the same allocatable. A worker that requests neither CPU nor memory is bounded by the pods a node may run."""
+    fits = []
+    if worker_cpu:
+        fits.append(int(allocatable_cpu_millis(vcpus) // (worker_cpu * 1000)))
+    if worker_memory_mib:
+        fits.append(int(allocatable_memory_mib(memory_mib, cloud) // worker_memory_mib))
+    if worker_gpus:
+        fits.append(gpus // worker_gpus)
+    return max(min(fits), 0) if fits else EKS_MAX_PODS
+
+
 def pod_range_nodes(pod_range: ipaddress.IPv4Network, per_node_prefix: int) -> int:
     """Nodes a GKE pod range can address when each node takes a /per_node_prefix of it."""
     return 2 ** max(per_node_prefix - pod_range.prefixlen, 0) if pod_range.prefixlen <= per_node_prefix else 0
