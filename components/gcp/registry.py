@@ -80,61 +80,25 @@ class Registry(pulumi.ComponentResource):
         )
         # <region>-docker.pkg.dev/<project>/<repository>/<image>: what images are pushed to and pulled from.
         self.url: pulumi.Output[str] = pulumi.Output.concat(
-            args.region,
-            "-docker.pkg.dev/",
-            args.project,
-            "/",
-            self.repository.repository_id,
-            "/",
-            naming.GCP_IMAGE_NAME,
-        )
-        self.upstream = gcp.artifactregistry.Repository(
-            f"{name}-ecr-public",
-            project=args.project,
-            location=args.region,
-            repository_id=f"{args.repository_id}-ecr-public",
-            format="DOCKER",
-            mode="REMOTE_REPOSITORY",
-            description="teamstack: base images of the image builds, pulled by digest from ECR Public",
-            remote_repository_config=gcp.artifactregistry.RepositoryRemoteRepositoryConfigArgs(
-                description="ECR Public (no credentials)",
-                docker_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryArgs(
-                    custom_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryCustomRepositoryArgs(
-                        uri=UPSTREAM_REGISTRY
-                    )
-                ),
-            ),
-            kms_key_name=args.kms_key_id,
-            labels=dict(args.labels),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            self._docker_path(args, self.repository), "/", naming.GCP_IMAGE_NAME
         )
         # Where builds find bases.txt's paths: <region>-docker.pkg.dev/<project>/<remote repository>
-        self.base_registry: pulumi.Output[str] = pulumi.Output.concat(
-            args.region, "-docker.pkg.dev/", args.project, "/", self.upstream.repository_id
+        self.upstream, self.base_registry = self._remote_repository(
+            name,
+            args,
+            "ecr-public",
+            UPSTREAM_REGISTRY,
+            "teamstack: base images of the image builds, pulled by digest from ECR Public",
+            "ECR Public (no credentials)",
         )
-        self.ghcr = gcp.artifactregistry.Repository(
-            f"{name}-ghcr",
-            project=args.project,
-            location=args.region,
-            repository_id=f"{args.repository_id}-ghcr",
-            format="DOCKER",
-            mode="REMOTE_REPOSITORY",
-            description="teamstack: images the nodes pull from ghcr.io (the Dask operator), without internet egress",
-            remote_repository_config=gcp.artifactregistry.RepositoryRemoteRepositoryConfigArgs(
-                description="GitHub Container Registry (public images, no credentials)",
-                docker_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryArgs(
-                    custom_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryCustomRepositoryArgs(
-                        uri=GHCR_UPSTREAM
-                    )
-                ),
-            ),
-            kms_key_name=args.kms_key_id,
-            labels=dict(args.labels),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
-        )
-        # <region>-docker.pkg.dev/<project>/<repository>: `ghcr.io/<path>` is pulled as `<this>/<path>`.
-        self.ghcr_mirror: pulumi.Output[str] = pulumi.Output.concat(
-            args.region, "-docker.pkg.dev/", args.project, "/", self.ghcr.repository_id
+        # `ghcr.io/<path>` is pulled as `<ghcr_mirror>/<path>`.
+        self.ghcr, self.ghcr_mirror = self._remote_repository(
+            name,
+            args,
+            "ghcr",
+            GHCR_UPSTREAM,
+            "teamstack: images the nodes pull from ghcr.io (the Dask operator), without internet egress",
+            "GitHub Container Registry (public images, no credentials)",
         )
         self.cache_url: pulumi.Output[str] = pulumi.Output.concat(self.url, CACHE_IMAGE_SUFFIX)
         self.register_outputs(
@@ -145,6 +109,38 @@ class Registry(pulumi.ComponentResource):
                 "cacheUrl": self.cache_url,
             }
         )
+
+    @staticmethod
+    def _docker_path(args: RegistryArgs, repository: gcp.artifactregistry.Repository) -> pulumi.Output[str]:
+        """<region>-docker.pkg.dev/<project>/<repository id>: the Docker path of a repository."""
+        return pulumi.Output.concat(args.region, "-docker.pkg.dev/", args.project, "/", repository.repository_id)
+
+    def _remote_repository(
+        self, name: str, args: RegistryArgs, suffix: str, upstream: str, description: str, upstream_description: str
+    ) -> tuple[gcp.artifactregistry.Repository, pulumi.Output[str]]:
+        """A Docker remote repository `<repository>-<suffix>` of a public upstream (no credentials), encrypted with
+        the team key, and its Docker path: `<upstream>/<path>` is pulled as `<path of it>/<path>`."""
+        repository = gcp.artifactregistry.Repository(
+            f"{name}-{suffix}",
+            project=args.project,
+            location=args.region,
+            repository_id=f"{args.repository_id}-{suffix}",
+            format="DOCKER",
+            mode="REMOTE_REPOSITORY",
+            description=description,
+            remote_repository_config=gcp.artifactregistry.RepositoryRemoteRepositoryConfigArgs(
+                description=upstream_description,
+                docker_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryArgs(
+                    custom_repository=gcp.artifactregistry.RepositoryRemoteRepositoryConfigDockerRepositoryCustomRepositoryArgs(
+                        uri=upstream
+                    )
+                ),
+            ),
+            kms_key_name=args.kms_key_id,
+            labels=dict(args.labels),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        return repository, self._docker_path(args, repository)
 
     def grant_base_pulls(self, name: str, members: Sequence[pulumi.Input[str]]) -> None:
         """Who may pull base images through the ECR Public mirror (the image builder)."""
