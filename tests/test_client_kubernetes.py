@@ -9,7 +9,6 @@ stand-in's address and CA, as a real one carries the cluster's.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,39 +16,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 from k8s_standin import KubeStandin, quota_exceeded, rbac_forbidden, status
-from standins import AWS_TEST_ENV, planned_manifest
+from kube_fixtures import *  # noqa: F403  (the Kubernetes stand-in fixtures)
 
 from teamstack.client import ClusterError, k8s_auth
 from teamstack.client.clusters import kube_cluster
 from teamstack.manifest import TeamManifest
 
 CLUSTER = "ml-vision"
-
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeStandin]:
-    server = KubeStandin()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def aws_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Dummy AWS credentials (signing is offline), no kubeconfig anywhere."""
-    for name, value in AWS_TEST_ENV.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-
-
-@pytest.fixture
-def manifest(kube: KubeStandin, aws_identity: None) -> Iterator[TeamManifest]:
-    kube.state.reset()
-    planned = planned_manifest()
-    cluster = planned.cluster.model_copy(update={"endpoint": kube.endpoint, "certificate_authority": kube.ca_data})
-    yield planned.model_copy(update={"cluster": cluster})
-    kube.state.reset()
 
 
 def _decode(token: str) -> tuple[str, dict[str, list[str]]]:

@@ -10,12 +10,11 @@ anything is sent.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from k8s_standin import KubeStandin, rbac_forbidden, status
-from standins import AWS_TEST_ENV, planned_manifest
+from kube_fixtures import *  # noqa: F403  (the Kubernetes stand-in fixtures)
 
 from teamstack.client import ClusterError
 from teamstack.client.clusters import kube_cluster
@@ -23,28 +22,6 @@ from teamstack.client.scaling import pool_refusal, quota_refusal, worker_of
 from teamstack.manifest import TeamManifest
 
 GROUPS = r"/apis/kubernetes\.dask\.org/v1/namespaces/[^/]+/daskworkergroups/[^/]+"
-
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeStandin]:
-    server = KubeStandin()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def manifest(kube: KubeStandin, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[TeamManifest]:
-    """ml-vision's planned manifest pointing at the stand-in; dummy AWS credentials (signing is offline)."""
-    for name, value in AWS_TEST_ENV.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-    kube.state.reset()
-    planned = planned_manifest()
-    cluster = planned.cluster.model_copy(update={"endpoint": kube.endpoint, "certificate_authority": kube.ca_data})
-    yield planned.model_copy(update={"cluster": cluster})
-    kube.state.reset()
 
 
 @pytest.fixture

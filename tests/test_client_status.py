@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from k8s_standin import KubeStandin, rbac_forbidden
+from kube_fixtures import *  # noqa: F403  (the Kubernetes stand-in fixtures)
 from standins import *  # noqa: F403  (the stand-in fixtures)
-from standins import AWS_TEST_ENV, AwsTeam, planned_manifest
+from standins import AwsTeam
 from typer.testing import CliRunner
 
 from teamstack.client import Team
@@ -21,26 +21,6 @@ from teamstack.cost import price_table
 from teamstack.manifest import TeamManifest
 
 NOW = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeStandin]:
-    server = KubeStandin()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def manifest(kube: KubeStandin, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[TeamManifest]:
-    for name, value in AWS_TEST_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
-    kube.state.reset()
-    planned = planned_manifest()
-    cluster = planned.cluster.model_copy(update={"endpoint": kube.endpoint, "certificate_authority": kube.ca_data})
-    yield planned.model_copy(update={"cluster": cluster})
-    kube.state.reset()
 
 
 def _group(manifest: TeamManifest, name: str) -> Any:
