@@ -28,6 +28,11 @@ def default_plan() -> Plan:
     return plan_config(ROOT, STACK, defaults_values(STACK))
 
 
+@pytest.fixture(scope="module")
+def default_manifest(default_plan: Plan) -> TeamManifest:
+    return TeamManifest.model_validate(default_plan.outputs["manifest"])
+
+
 def _images(value: Any) -> list[str]:
     """Every container image named anywhere in a planned Kubernetes object: containers' `image`, and Helm values'
     `image: {name | repository: ...}`."""
@@ -51,7 +56,9 @@ def test_no_nat_by_default_and_google_apis_stay_private(default_plan: Plan) -> N
     assert cluster.inputs["privateClusterConfig"]["enablePrivateNodes"] is True
 
 
-def test_the_operator_is_pulled_through_the_teams_ghcr_mirror(default_plan: Plan) -> None:
+def test_the_operator_is_pulled_through_the_teams_ghcr_mirror(
+    default_plan: Plan, default_manifest: TeamManifest
+) -> None:
     (mirror,) = [
         r
         for r in default_plan.of_type("gcp:artifactregistry/repository:Repository")
@@ -66,12 +73,13 @@ def test_the_operator_is_pulled_through_the_teams_ghcr_mirror(default_plan: Plan
     # Only the name is replaced: the chart keeps its own tag, the release's version.
     assert image == {"name": f"{prefix}/dask/dask-kubernetes-operator"}
     assert registries.mirrored(spec.DASK_OPERATOR_IMAGE, {registries.GHCR: prefix}) == image["name"]
-    manifest = TeamManifest.model_validate(default_plan.outputs["manifest"])
-    assert manifest.internet_egress is False
-    assert manifest.registry.mirrors == {registries.GHCR: prefix}
+    assert default_manifest.internet_egress is False
+    assert default_manifest.registry.mirrors == {registries.GHCR: prefix}
 
 
-def test_every_image_the_nodes_pull_is_reachable_without_internet(default_plan: Plan) -> None:
+def test_every_image_the_nodes_pull_is_reachable_without_internet(
+    default_plan: Plan, default_manifest: TeamManifest
+) -> None:
     """What the kubelet pulls: the Kubernetes objects' images, the Helm releases' image values (the device plugin
     and the autoscaler are GKE's own here), and the default Dask image the clients start."""
     pulled: list[str] = []
@@ -81,9 +89,8 @@ def test_every_image_the_nodes_pull_is_reachable_without_internet(default_plan: 
     # A chart's own default image is not in the plan: every release must name its image, so none is missed.
     for release in default_plan.of_type(RELEASE):
         assert _images(release.inputs["values"]), f"{release.inputs['chart']} keeps its chart's default image"
-    manifest = TeamManifest.model_validate(default_plan.outputs["manifest"])
-    assert manifest.dask is not None
-    pulled.append(manifest.dask.image)
+    assert default_manifest.dask is not None
+    pulled.append(default_manifest.dask.image)
     assert len(pulled) >= 3  # operator, reaper, default image
     for image in pulled:
         host, _ = registries.split_image(image)
@@ -97,11 +104,6 @@ def test_nat_mode_single_gives_the_nodes_a_nat_and_says_so() -> None:
 
 
 # --- what a data scientist is told -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def default_manifest(default_plan: Plan) -> TeamManifest:
-    return TeamManifest.model_validate(default_plan.outputs["manifest"])
 
 
 def test_the_default_image_starts_and_registry_images_pass(default_manifest: TeamManifest) -> None:
